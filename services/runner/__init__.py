@@ -1,0 +1,1 @@
+"""tubewatch.runner: run and demo (everything in one process)."""

@@ -1,0 +1,1 @@
+"""tubewatch.youtube_sim"""

@@ -1,0 +1,106 @@
+"""Settings, secrets and the CLI surface of the shared package."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tubewatch.cli import COMMANDS, build_parser
+from tubewatch.secrets import TargetCipher, redact_query_secrets, redact_target, secret_key_from
+from tubewatch.settings import Settings
+
+
+def test_settings_read_tubewatch_variables(monkeypatch):
+    monkeypatch.setenv("TUBEWATCH_KAFKA_BOOTSTRAP", "127.0.0.1:9999")
+    monkeypatch.setenv("TUBEWATCH_YOUTUBE_API_KEY", "AIzaSecret")
+    monkeypatch.setenv("TUBEWATCH_QUOTA_UNITS_PER_DAY", "500")
+    monkeypatch.setenv("TUBEWATCH_ALLOW_PRIVATE_TARGETS", "true")
+    settings = Settings()
+    assert settings.kafka_bootstrap == "127.0.0.1:9999"
+    assert settings.quota_units_per_day == 500
+    assert settings.allow_private_targets is True
+    assert "AIzaSecret" not in repr(settings)
+    assert settings.youtube_api_key.get_secret_value() == "AIzaSecret"
+
+
+def test_settings_defaults_match_contract(monkeypatch):
+    for name in ("DATABASE_URL", "KAFKA_BOOTSTRAP", "POLL_INTERVAL_S", "QUOTA_UNITS_PER_DAY"):
+        monkeypatch.delenv(f"TUBEWATCH_{name}", raising=False)
+    settings = Settings()
+    assert settings.database_url == "sqlite:///./tubewatch.db"
+    assert settings.kafka_bootstrap is None
+    assert settings.youtube_api_url == "https://www.googleapis.com/youtube/v3"
+    assert settings.poll_interval_s == 60
+    assert settings.quota_units_per_day == 10_000
+    assert settings.allow_private_targets is False
+
+
+def test_invalid_setting_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("TUBEWATCH_POLL_INTERVAL_S", "-5")
+    with pytest.raises(ValueError, match="poll_interval_s"):
+        Settings()
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("tgram://123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/12345", "tgram://…"),
+        ("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#general", "slack://…"),
+        ("json://hooks.example.org/path/secret", "json://hooks.example.org/…"),
+        ("mailto://user:password@mail.example.com", "mailto://mail.example.com/…"),
+        ("not a url", "***"),
+    ],
+)
+def test_redact_target_keeps_scheme_and_host_only(url, shown):
+    assert redact_target(url) == shown
+
+
+def test_redact_query_secrets():
+    text = "GET https://x/youtube/v3/videos?part=statistics&key=AIzaSyA-secret&id=1 failed"
+    assert "AIzaSyA-secret" not in redact_query_secrets(text)
+    assert "key=***" in redact_query_secrets(text)
+
+
+def test_target_cipher_round_trip_and_wrong_key():
+    cipher = TargetCipher("one")
+    token = cipher.encrypt("tgram://bot/chat")
+    assert "bot" not in token
+    assert cipher.decrypt(token) == "tgram://bot/chat"
+    with pytest.raises(ValueError, match="SECRET_KEY"):
+        TargetCipher("two").decrypt(token)
+
+
+def test_secret_key_generated_once_into_data_dir(tmp_path):
+    settings = Settings(data_dir=tmp_path, secret_key=None)
+    first = secret_key_from(settings)
+    assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600
+    assert secret_key_from(settings) == first
+
+
+def test_cli_help_lists_every_contract_command():
+    result = subprocess.run(
+        [sys.executable, "-m", "tubewatch.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for command in ("api", "poller", "changes", "notifier", "run", "demo", "youtube-sim", "keys"):
+        assert command in result.stdout
+    assert set(COMMANDS) == {
+        "api",
+        "poller",
+        "changes",
+        "notifier",
+        "run",
+        "demo",
+        "youtube-sim",
+        "keys",
+    }
+
+
+def test_cli_parses_contract_flags():
+    parser = build_parser()
+    assert parser.parse_args(["poller", "--once"]).once is True
+    assert parser.parse_args(["youtube-sim"]).port == 8090
+    assert parser.parse_args(["api"]).port == 8000
+    assert parser.parse_args(["keys", "create", "--name", "ann"]).name == "ann"

@@ -1,0 +1,78 @@
+"""The `tubewatch` command line (CONTRACT.md, "Processes").
+
+Arguments are declared here; each subcommand runs ``main(args)`` of its service's ``cli``
+module, imported only when that subcommand is chosen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from tubewatch import __version__
+
+# subcommand -> (module whose main(args) runs it, help text)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "api": ("tubewatch.api.cli", "the REST API (FastAPI on uvicorn)"),
+    "poller": ("tubewatch.poller.cli", "poll YouTube for every active watch, produce snapshots"),
+    "changes": ("tubewatch.changes.cli", "change engine: youtube_videos in, video_changes out"),
+    "notifier": ("tubewatch.notifier.cli", "consume video_changes, send alerts through apprise"),
+    "run": ("tubewatch.runner.cli", "api + poller + changes + notifier in one process"),
+    "demo": ("tubewatch.runner.demo", "run plus the simulator and a console channel"),
+    "youtube-sim": ("tubewatch.youtube_sim.cli", "the YouTube Data API v3 simulator"),
+    "keys": ("tubewatch.api.keys_cli", "manage API keys"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tubewatch", description="Notifications for YouTube statistics."
+    )
+    parser.add_argument("--version", action="version", version=f"tubewatch {__version__}")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=COMMANDS[name][1], description=COMMANDS[name][1])
+
+    for name in ("api", "run", "demo"):
+        p = add(name)
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=8000)
+    add("poller").add_argument("--once", action="store_true", help="run one full cycle and exit")
+    add("changes")
+    add("notifier")
+    sim = add("youtube-sim")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8090)
+    keys = add("keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    create = keys_sub.add_parser("create", help="mint an API key; prints it on the last line")
+    create.add_argument("--name", required=True, help="the owner's name")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # httpx logs full request URLs (with the API key) at INFO: keep it quiet.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    module_name = COMMANDS[args.command][0]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            print(f"tubewatch {args.command}: not built yet", file=sys.stderr)
+            return 3
+        raise
+    return int(module.main(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

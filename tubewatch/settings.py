@@ -1,0 +1,44 @@
+"""Configuration from the environment (prefix ``TUBEWATCH_``), as CONTRACT.md lists it."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TUBEWATCH_", env_file=None, extra="ignore")
+
+    database_url: str = "sqlite:///./tubewatch.db"
+    kafka_bootstrap: str | None = Field(
+        default=None, description="Kafka bootstrap servers; unset means the embedded default"
+    )
+    youtube_api_key: SecretStr | None = None
+    youtube_api_url: str = "https://www.googleapis.com/youtube/v3"
+    poll_interval_s: float = Field(default=60, gt=0)
+    quota_units_per_day: int = Field(default=10_000, gt=0)
+    secret_key: SecretStr | None = Field(
+        default=None, description="encrypts notification targets; generated on first run"
+    )
+    allow_private_targets: bool = False
+
+    # Not in the contract's table: internal knobs with safe defaults.
+    data_dir: Path = Field(
+        default=Path("./tubewatch-data"), description="where generated files (secret key) live"
+    )
+    kafka_partitions: int = Field(default=6, ge=1)
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    snapshot_retention_days: int = Field(
+        default=30, ge=1, description="YouTube API terms: keep API data at most 30 days"
+    )
+    playlist_refresh_s: float = Field(default=900, gt=0)
+    digest_window_s: float = Field(default=3, ge=0)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
