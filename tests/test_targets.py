@@ -35,11 +35,11 @@ def test_public_targets_accepted(url):
     assert validate_target(url, allow_private=False) is not None
 
 
-@pytest.mark.parametrize("url", ["bogus://x", "", "not a url", "https://"])
+@pytest.mark.parametrize("url", ["bogus://x/tok3n", "", "not a url", "https://"])
 def test_unparseable_targets_refused_without_leaking(url):
     with pytest.raises(TargetError) as info:
         validate_target(url, allow_private=True)
-    assert not url or url not in str(info.value)
+    assert "tok3n" not in str(info.value)
 
 
 class _Receiver(BaseHTTPRequestHandler):
