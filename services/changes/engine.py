@@ -1,0 +1,214 @@
+"""`ChangeEngine`: consumes `youtube_videos`, keeps per-video state, produces `video_changes`.
+
+Two delivery modes, picked from the bus:
+
+- **Exactly-once on Kafka** (`KafkaBus`): one Kafka transaction per batch holds the changes,
+  the state changelog records (`KafkaChangelogStore`) and the consumed offsets
+  (``send_offsets_to_transaction``). Consumers that read ``read_committed`` (ours do) never
+  see a change twice or lose one, whatever crashes. On an aborted transaction the engine
+  reloads its state and rewinds to the committed offsets.
+- **At-least-once** (the embedded default, no transactions): changes are flushed, then the
+  state is saved (`DatabaseStateStore`), then the offsets are committed. A crash between
+  the first and the last step re-emits at most the changes of one batch, byte-identical;
+  the notifier dedupes on (video_id, polled_at).
+
+Several engines in one consumer group split the partitions; state follows the partitions
+(loaded on a partition's first record, dropped when it is revoked).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections import defaultdict
+
+from confluent_kafka import KafkaException, TopicPartition
+from tubewatch.changes.logic import VideoState, apply_snapshot
+from tubewatch.changes.state import (
+    STATE_TOPIC,
+    KafkaChangelogStore,
+    StateStore,
+    _produce,
+)
+
+from tubewatch.bus import Bus, KafkaBus
+from tubewatch.kafka import DLQ, VIDEO_CHANGES, YOUTUBE_VIDEOS, flush_or_raise
+from tubewatch.messages import VideoSnapshot
+
+log = logging.getLogger(__name__)
+
+GROUP_ID = "tubewatch-changes"
+
+
+class ChangeEngine:
+    """The change engine. Build it, then call `run(stop)` or `step()` repeatedly.
+
+    ``bus``: where to read and write. ``state_store``: defaults to the Kafka changelog on a
+    `KafkaBus`; other buses need one (``DatabaseStateStore(engine)``). ``transactional``:
+    defaults to True exactly on a `KafkaBus`.
+    """
+
+    def __init__(
+        self,
+        bus: Bus,
+        *,
+        group_id: str = GROUP_ID,
+        input_topic: str = YOUTUBE_VIDEOS,
+        output_topic: str = VIDEO_CHANGES,
+        state_topic: str = STATE_TOPIC,
+        dlq_topic: str = DLQ,
+        state_store: StateStore | None = None,
+        transactional: bool | None = None,
+        batch_size: int = 2000,
+        poll_timeout_s: float = 0.5,
+    ):
+        is_kafka = isinstance(bus, KafkaBus)
+        self.transactional = is_kafka if transactional is None else transactional
+        if state_store is None:
+            if not is_kafka:
+                raise ValueError("a bus other than Kafka needs a state_store")
+            state_store = KafkaChangelogStore(bus.bootstrap, input_topic, state_topic)
+        if self.transactional and not isinstance(state_store, KafkaChangelogStore):
+            raise ValueError("transactions need the Kafka changelog state store")
+        self.store = state_store
+        self.group_id = group_id
+        self.input_topic = input_topic
+        self.output_topic = output_topic
+        self.batch_size = batch_size
+        self.poll_timeout_s = poll_timeout_s
+
+        producer_config: dict[str, object] = {"linger.ms": 20, "batch.size": 1_000_000}
+        if self.transactional:
+            producer_config["transactional.id"] = f"{group_id}-{uuid.uuid4().hex}"
+            # Bounds how long a crashed instance's open transaction can hold readers back.
+            producer_config["transaction.timeout.ms"] = 10_000
+        self.producer = bus.producer(**producer_config)
+        if self.transactional:
+            self.producer.init_transactions(30)
+        self.consumer = bus.consumer(group_id, input_topic, VideoSnapshot)
+        if hasattr(self.consumer, "dead_letters"):
+            self.consumer.dead_letters.topic = dlq_topic
+        self._raw = getattr(self.consumer, "consumer", None)  # the confluent-kafka Consumer
+        if self._raw is not None:
+            self._raw.subscribe([input_topic], on_revoke=self._on_revoke, on_lost=self._on_revoke)
+        self._states: dict[int, dict[str, VideoState]] = {}
+        self._sent_positions: dict[int, int] = {}
+        self.snapshots_seen = 0
+        self.changes_emitted = 0
+
+    # -- rebalancing ---------------------------------------------------------------------
+
+    def _on_revoke(self, _consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self._states.pop(tp.partition, None)
+            self._sent_positions.pop(tp.partition, None)
+        log.info("revoked partitions %s", [tp.partition for tp in partitions])
+
+    def _state_of(self, partition: int) -> dict[str, VideoState]:
+        states = self._states.get(partition)
+        if states is None:
+            states = self.store.load([partition])[partition]
+            self._states[partition] = states
+        return states
+
+    # -- processing ----------------------------------------------------------------------
+
+    def step(self) -> int:
+        """Consume one batch, emit its changes, make state and offsets durable.
+
+        Returns the number of snapshots consumed (0 when nothing arrived in time).
+        """
+        records = self.consumer.poll_batch(self.batch_size, self.poll_timeout_s)
+        if not records and not self._positions_moved():
+            return 0
+        if self.transactional:
+            self.producer.begin_transaction()
+        try:
+            updates = self._process(records)
+            if self.transactional:
+                self.store.save(updates, self.producer)
+                positions = [
+                    tp for tp in self._raw.position(self._raw.assignment()) if tp.offset >= 0
+                ]
+                self.producer.send_offsets_to_transaction(
+                    positions, self._raw.consumer_group_metadata(), 30
+                )
+                self.producer.commit_transaction(30)
+                self._remember(positions)
+            else:
+                flush_or_raise(self.producer)
+                self.store.save(updates)
+                self.consumer.commit()
+        except KafkaException as exc:
+            if not self.transactional:
+                raise
+            self._abort(exc)
+            return 0
+        self.snapshots_seen += len(records)
+        return len(records)
+
+    def _process(self, records) -> dict[int, dict[str, VideoState]]:
+        """Apply each record to its video's state, produce the changes; returns new states."""
+        updates: dict[int, dict[str, VideoState]] = defaultdict(dict)
+        producer, topic = self.producer, self.output_topic
+        for record in records:
+            snapshot = record.value
+            states = self._state_of(record.partition)
+            old = states.get(snapshot.video_id)
+            new, change = apply_snapshot(old, snapshot, record.offset)
+            if new is old:
+                continue
+            states[snapshot.video_id] = new
+            updates[record.partition][snapshot.video_id] = new  # last one per video wins
+            if change is not None:
+                _produce(producer, topic, change.key, change.to_bytes())
+                self.changes_emitted += 1
+        return updates
+
+    def _positions_moved(self) -> bool:
+        """Whether the consumer moved past dead-lettered records (their offsets need a commit)."""
+        if self._raw is None:
+            return False
+        positions = self._raw.position(self._raw.assignment())
+        return any(
+            tp.offset >= 0 and tp.offset != self._sent_positions.get(tp.partition)
+            for tp in positions
+        )
+
+    def _remember(self, positions: list[TopicPartition]) -> None:
+        for tp in positions:
+            self._sent_positions[tp.partition] = tp.offset
+
+    def _abort(self, exc: KafkaException) -> None:
+        """Undo a failed batch: abort, forget state, go back to the committed offsets."""
+        error = exc.args[0]
+        if getattr(error, "fatal", lambda: False)():
+            raise exc
+        log.warning("transaction failed, rewinding: %s", error)
+        self.producer.abort_transaction(30)
+        self._states.clear()
+        self._sent_positions.clear()
+        assignment = self._raw.assignment()
+        if assignment:
+            for tp in self._raw.committed(assignment, timeout=30):
+                self._raw.seek(TopicPartition(tp.topic, tp.partition, max(tp.offset, 0)))
+
+    def run(self, stop: threading.Event) -> None:
+        """Process batches until ``stop`` is set; the batch in flight is finished first."""
+        log.info(
+            "change engine: %s -> %s (%s, group %s)",
+            self.input_topic,
+            self.output_topic,
+            "exactly-once" if self.transactional else "at-least-once",
+            self.group_id,
+        )
+        try:
+            while not stop.is_set():
+                self.step()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.producer.flush(10)
