@@ -1,0 +1,158 @@
+"""`ChangeEngine` on the real broker: restarts, consumer groups, the DLQ, the database store."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import defaultdict
+
+from confluent_kafka import Consumer, TopicPartition
+from test_changes_helpers import drain, make_engine, produce_raw, read_all
+from tubewatch.changes.logic import apply_snapshot
+from tubewatch.changes.state import DatabaseStateStore
+
+from tubewatch.db import get_engine
+from tubewatch.messages import VideoSnapshot
+
+VIDEOS = [f"video{n:06d}" for n in range(12)]  # 11 characters, like YouTube ids
+
+
+def snapshots(rounds: int, seed: int, first_round: int = 0) -> list[VideoSnapshot]:
+    """``rounds`` polls of every video; counts wander, sometimes stay, sometimes hide."""
+    rng = random.Random(seed)
+    out = []
+    for r in range(first_round, first_round + rounds):
+        for vid in VIDEOS:
+            out.append(
+                VideoSnapshot(
+                    video_id=vid,
+                    title=f"title {vid}",
+                    likes=rng.choice([None, 10, 11, 12]),
+                    comments=rng.choice([3, 4]),
+                    views=100 + rng.randrange(3),
+                    polled_at=f"2026-11-28T12:{r:02d}:00Z",
+                )
+            )
+    return out
+
+
+def as_records(snaps: list[VideoSnapshot]) -> list[tuple[bytes, bytes]]:
+    return [(s.key, s.to_bytes()) for s in snaps]
+
+
+def expected_changes(snaps: list[VideoSnapshot]) -> dict[bytes, list[bytes]]:
+    """Per video, the change values in order (per-key order is all Kafka promises)."""
+    state, out = {}, defaultdict(list)
+    for offset, s in enumerate(snaps):
+        state[s.video_id], change = apply_snapshot(state.get(s.video_id), s, offset)
+        if change is not None:
+            out[change.key].append(change.to_bytes())
+    return dict(out)
+
+
+def by_key(records: list[tuple[bytes, bytes]]) -> dict[bytes, list[bytes]]:
+    out = defaultdict(list)
+    for key, value in records:
+        out[key].append(value)
+    return dict(out)
+
+
+def new_topics(topic_factory, partitions: int) -> dict[str, str]:
+    return {
+        "input": topic_factory("chg-in", partitions),
+        "output": topic_factory("chg-out"),
+        "state": f"chg-state-{uuid.uuid4().hex[:10]}",
+        "dlq": topic_factory("chg-dlq"),
+    }
+
+
+def test_restart_neither_realerts_nor_misses(kafka_bootstrap, topic_factory):
+    topics = new_topics(topic_factory, partitions=3)
+    group = f"chg-{uuid.uuid4()}"
+    first, second = snapshots(4, seed=1), snapshots(4, seed=2, first_round=4)
+    assert expected_changes(first) and expected_changes(first + second) != expected_changes(first)
+
+    produce_raw(kafka_bootstrap, topics["input"], as_records(first))
+    engine = make_engine(kafka_bootstrap, topics, group)
+    drain([engine], len(first))
+    engine.close()
+    assert by_key(read_all(kafka_bootstrap, topics["output"])) == expected_changes(first)
+
+    # A new instance: empty memory, state restored from the changelog topic.
+    produce_raw(kafka_bootstrap, topics["input"], as_records(second))
+    engine = make_engine(kafka_bootstrap, topics, group)
+    drain([engine], len(second))
+    engine.close()
+    assert by_key(read_all(kafka_bootstrap, topics["output"])) == expected_changes(first + second)
+    # The changelog holds every video's latest counts.
+    assert {k for k, _ in read_all(kafka_bootstrap, topics["state"])} == {
+        v.encode() for v in VIDEOS
+    }
+
+
+def test_two_instances_split_partitions_and_together_emit_the_changes(
+    kafka_bootstrap, topic_factory
+):
+    topics = new_topics(topic_factory, partitions=4)
+    group = f"chg-{uuid.uuid4()}"
+    engines = [make_engine(kafka_bootstrap, topics, group) for _ in range(2)]
+    try:
+        # Both must own partitions before data arrives, or one could do all the work.
+        for _ in range(100):
+            for engine in engines:
+                engine.step()
+            owned = [{tp.partition for tp in e._raw.assignment()} for e in engines]
+            if all(owned) and len(owned[0] | owned[1]) == 4:
+                break
+        assert all(owned) and not owned[0] & owned[1], owned
+        snaps = snapshots(6, seed=3)
+        produce_raw(kafka_bootstrap, topics["input"], as_records(snaps))
+        drain(engines, len(snaps))
+        assert all(e.snapshots_seen > 0 for e in engines)
+    finally:
+        for engine in engines:
+            engine.close()
+    assert by_key(read_all(kafka_bootstrap, topics["output"])) == expected_changes(snaps)
+
+
+def test_malformed_snapshot_goes_to_the_dlq_and_the_engine_goes_on(kafka_bootstrap, topic_factory):
+    topics = new_topics(topic_factory, partitions=1)
+    good = snapshots(3, seed=4)
+    bad = [(b"video000000", b"{not json"), (b"video000001", b'{"video_id": "x"}')]
+    records = as_records(good[:12]) + bad + as_records(good[12:])
+    produce_raw(kafka_bootstrap, topics["input"], records)
+    engine = make_engine(kafka_bootstrap, topics, f"chg-{uuid.uuid4()}")
+    try:
+        drain([engine], len(good))
+    finally:
+        engine.close()
+    assert by_key(read_all(kafka_bootstrap, topics["output"])) == expected_changes(good)
+    assert read_all(kafka_bootstrap, topics["dlq"]) == bad
+    # The bad records' offsets were committed with the rest: nothing is left to re-read.
+    group_reader = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": engine.group_id})
+    [committed] = group_reader.committed([TopicPartition(topics["input"], 0)], timeout=10)
+    group_reader.close()
+    assert committed.offset == len(records)
+
+
+def test_database_state_store_at_least_once_survives_restart(
+    kafka_bootstrap, topic_factory, database_url
+):
+    topics = new_topics(topic_factory, partitions=2)
+    group = f"chg-{uuid.uuid4()}"
+    store = DatabaseStateStore(get_engine(database_url))
+    first, second = snapshots(3, seed=5), snapshots(3, seed=6, first_round=3)
+
+    produce_raw(kafka_bootstrap, topics["input"], as_records(first))
+    engine = make_engine(kafka_bootstrap, topics, group, state_store=store, transactional=False)
+    drain([engine], len(first))
+    engine.close()
+
+    produce_raw(kafka_bootstrap, topics["input"], as_records(second))
+    store = DatabaseStateStore(get_engine(database_url))  # as after a process restart
+    engine = make_engine(kafka_bootstrap, topics, group, state_store=store, transactional=False)
+    drain([engine], len(second))
+    engine.close()
+    assert by_key(read_all(kafka_bootstrap, topics["output"])) == expected_changes(first + second)
+    saved = store.load([0, 1])
+    assert sum(map(len, saved.values())) == len(VIDEOS)
