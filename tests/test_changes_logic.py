@@ -148,3 +148,29 @@ def test_engine_logic_equals_the_ksqldb_model(rows):
     ]
     got = [(c.video_id, pairs(c), c.polled_at) for c in run(snapshots)]
     assert got == ksqldb_model(snapshots)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    title=st.text(),
+    thumbnail=st.one_of(st.none(), st.text()),
+    before=st.tuples(counts, counts, counts),
+    after=st.tuples(counts, counts, counts),
+    second=st.integers(0, 10**9),
+)
+def test_fast_change_bytes_equal_the_message_serialiser(title, thumbnail, before, after, second):
+    from datetime import UTC, datetime
+
+    from tubewatch.changes.logic import change_bytes, make_change
+
+    snapshot = VideoSnapshot(
+        video_id=A,
+        title=title,
+        thumbnail=thumbnail,
+        likes=after[0],
+        comments=after[1],
+        views=after[2],
+        polled_at=datetime.fromtimestamp(second, UTC),
+    )
+    previous = VideoState(*before, 0)
+    assert change_bytes(previous, snapshot) == make_change(previous, snapshot).to_bytes()

@@ -24,7 +24,7 @@ import uuid
 from collections import defaultdict
 
 from confluent_kafka import KafkaException, TopicPartition
-from tubewatch.changes.logic import VideoState, apply_snapshot
+from tubewatch.changes.logic import VideoState, change_bytes, detect
 from tubewatch.changes.state import (
     STATE_TOPIC,
     KafkaChangelogStore,
@@ -108,8 +108,12 @@ class ChangeEngine:
     def _state_of(self, partition: int) -> dict[str, VideoState]:
         states = self._states.get(partition)
         if states is None:
-            states = self.store.load([partition])[partition]
-            self._states[partition] = states
+            # Load every owned partition still missing in one pass: one read of the store.
+            missing = {partition}
+            if self._raw is not None:
+                missing |= {tp.partition for tp in self._raw.assignment()} - set(self._states)
+            self._states.update(self.store.load(missing))
+            states = self._states[partition]
         return states
 
     # -- processing ----------------------------------------------------------------------
@@ -155,14 +159,15 @@ class ChangeEngine:
         for record in records:
             snapshot = record.value
             states = self._state_of(record.partition)
-            old = states.get(snapshot.video_id)
-            new, change = apply_snapshot(old, snapshot, record.offset)
+            video_id = snapshot.video_id
+            old = states.get(video_id)
+            new, changed = detect(old, snapshot, record.offset)
             if new is old:
                 continue
-            states[snapshot.video_id] = new
-            updates[record.partition][snapshot.video_id] = new  # last one per video wins
-            if change is not None:
-                _produce(producer, topic, change.key, change.to_bytes())
+            states[video_id] = new
+            updates[record.partition][video_id] = new  # the last one per video wins
+            if changed:
+                _produce(producer, topic, video_id.encode(), change_bytes(old, snapshot))
                 self.changes_emitted += 1
         return updates
 

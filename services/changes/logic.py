@@ -16,18 +16,24 @@ It mirrors `ksql/statements.sql` exactly (CONTRACT.md, `video_changes`):
 The state also remembers the input offset it was built from, so a snapshot re-read after a
 crash (at-least-once delivery) is recognised as already applied instead of being compared
 with its own successor.
+
+`detect` + `change_bytes` are the engine's hot path (no pydantic model per change);
+`apply_snapshot` is the same rule returning a `VideoChange`. The tests hold
+``change_bytes(...) == VideoChange.to_bytes()`` for arbitrary inputs.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from json.encoder import encode_basestring  # the C escaper json.dumps uses
+from typing import NamedTuple
 
-from tubewatch.messages import VideoChange, VideoSnapshot
+from tubewatch.messages import VideoChange, VideoSnapshot, format_timestamp
 
 
-@dataclass(frozen=True, slots=True)
-class VideoState:
+class VideoState(NamedTuple):
     """One video's counts in its latest snapshot, and that snapshot's input offset."""
 
     likes: int | None
@@ -36,10 +42,16 @@ class VideoState:
     offset: int
 
     def to_bytes(self) -> bytes:
-        """Compact JSON, the value of the state changelog topic and of the database row."""
-        return json.dumps(
-            [self.likes, self.comments, self.views, self.offset], separators=(",", ":")
-        ).encode()
+        """Compact JSON ``[likes,comments,views,offset]``: the state changelog's value.
+
+        Formatted by hand: it runs once per video per batch, json.dumps was 4x slower.
+        """
+        return b"[%s,%s,%s,%d]" % (
+            _num(self.likes),
+            _num(self.comments),
+            _num(self.views),
+            self.offset,
+        )
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> VideoState:
@@ -47,39 +59,82 @@ class VideoState:
         return cls(likes, comments, views, offset)
 
 
+def _num(count: int | None) -> bytes:
+    return b"null" if count is None else b"%d" % count
+
+
 def _moved(previous: int | None, current: int | None) -> bool:
     """SQL's ``previous <> current`` where a comparison with NULL is never true."""
     return previous is not None and current is not None and previous != current
 
 
-def apply_snapshot(
+def detect(
     state: VideoState | None, snapshot: VideoSnapshot, offset: int
-) -> tuple[VideoState, VideoChange | None]:
-    """The video's new state after ``snapshot`` (read at input ``offset``), and its change if any.
+) -> tuple[VideoState, bool]:
+    """The video's new state after ``snapshot`` (read at input ``offset``), and whether it is
+    a change against ``state``.
 
     A snapshot at or before the offset the state was built from was applied already: the
-    state is returned unchanged and nothing is reported again.
+    state is returned unchanged (the same object) and it is not reported again.
     """
     if state is not None and offset <= state.offset:
-        return state, None
+        return state, False
     new_state = VideoState(snapshot.likes, snapshot.comments, snapshot.views, offset)
-    if state is None or not (
+    changed = state is not None and (
         _moved(state.likes, snapshot.likes)
         or _moved(state.comments, snapshot.comments)
         or _moved(state.views, snapshot.views)
-    ):
-        return new_state, None
-    # The inputs were validated when the snapshot was parsed: skip re-validating them.
-    change = VideoChange.model_construct(
+    )
+    return new_state, changed
+
+
+def make_change(previous: VideoState, snapshot: VideoSnapshot) -> VideoChange:
+    """The `video_changes` message for a snapshot that `detect` called a change."""
+    return VideoChange.model_construct(  # inputs were validated when the snapshot was parsed
         video_id=snapshot.video_id,
         title=snapshot.title,
         thumbnail=snapshot.thumbnail,
-        likes_previous=state.likes,
+        likes_previous=previous.likes,
         likes_current=snapshot.likes,
-        comments_previous=state.comments,
+        comments_previous=previous.comments,
         comments_current=snapshot.comments,
-        views_previous=state.views,
+        views_previous=previous.views,
         views_current=snapshot.views,
         polled_at=snapshot.polled_at,
     )
-    return new_state, change
+
+
+def apply_snapshot(
+    state: VideoState | None, snapshot: VideoSnapshot, offset: int
+) -> tuple[VideoState, VideoChange | None]:
+    """`detect`, with the change as a `VideoChange` message."""
+    new_state, changed = detect(state, snapshot, offset)
+    return new_state, make_change(state, snapshot) if changed else None
+
+
+def _text(value: str | None) -> str:
+    """A JSON string as ``json.dumps(..., ensure_ascii=False)`` writes it, or null."""
+    return "null" if value is None else encode_basestring(value)
+
+
+def _int(count: int | None) -> str:
+    return "null" if count is None else str(count)
+
+
+@lru_cache(maxsize=4096)
+def _timestamp(moment: datetime) -> str:
+    """Snapshots of one poll share their polled_at: format each instant once."""
+    return encode_basestring(format_timestamp(moment))
+
+
+def change_bytes(previous: VideoState, snapshot: VideoSnapshot) -> bytes:
+    """``make_change(previous, snapshot).to_bytes()``, several times faster (it runs once per change)."""
+    return (
+        f'{{"video_id":{_text(snapshot.video_id)},"title":{_text(snapshot.title)},'
+        f'"thumbnail":{_text(snapshot.thumbnail)},'
+        f'"likes_previous":{_int(previous.likes)},"likes_current":{_int(snapshot.likes)},'
+        f'"comments_previous":{_int(previous.comments)},'
+        f'"comments_current":{_int(snapshot.comments)},'
+        f'"views_previous":{_int(previous.views)},"views_current":{_int(snapshot.views)},'
+        f'"polled_at":{_timestamp(snapshot.polled_at)}}}'
+    ).encode()
