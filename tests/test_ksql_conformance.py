@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from test_changes_helpers import KSQL_TESTS, drain, load_case, make_engine, produce_raw, read_all
 
+from tubewatch.kafka import TopicSpec, ensure_topics
 from tubewatch.messages import VideoChange
 
 CASES = sorted(p.name for p in KSQL_TESTS.iterdir() if (p / "input.json").exists())
@@ -42,20 +44,32 @@ def test_fixture_outputs_are_contract_messages_in_contract_order(case):
         assert VideoChange.model_validate(record["value"]).changed_metrics()
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_engine_produces_the_fixture_output_byte_for_byte(case, kafka_bootstrap, topic_factory):
+def run_case(bootstrap: str, case: str) -> tuple[list, list, list]:
+    """One fixture through a fresh engine on fresh topics: (got, expected, dead letters)."""
     inputs, expected = load_case(case)
-    topics = {
-        "input": topic_factory("conf-in"),
-        "output": topic_factory("conf-out"),
-        "state": f"conf-state-{uuid.uuid4().hex[:10]}",
-        "dlq": topic_factory("conf-dlq"),
-    }
-    produce_raw(kafka_bootstrap, topics["input"], inputs)
-    engine = make_engine(kafka_bootstrap, topics, f"conf-{uuid.uuid4()}")
+    tag = uuid.uuid4().hex[:10]
+    topics = {role: f"conf-{role}-{case}-{tag}" for role in ("input", "output", "state", "dlq")}
+    specs = [TopicSpec(topics[role], 3600_000) for role in ("input", "output", "dlq")]
+    ensure_topics(bootstrap, specs, partitions=1)
+    produce_raw(bootstrap, topics["input"], inputs)
+    engine = make_engine(bootstrap, topics, f"conf-{tag}")
     try:
         drain([engine], len(inputs))
     finally:
         engine.close()
-    assert read_all(kafka_bootstrap, topics["output"]) == expected
-    assert read_all(kafka_bootstrap, topics["dlq"]) == []
+    return read_all(bootstrap, topics["output"]), expected, read_all(bootstrap, topics["dlq"])
+
+
+@pytest.fixture(scope="module")
+def conformance(kafka_bootstrap) -> dict[str, tuple[list, list, list]]:
+    """Every case at once, in parallel threads: each engine waits mostly for its group join."""
+    with ThreadPoolExecutor(max_workers=len(CASES)) as pool:
+        futures = {case: pool.submit(run_case, kafka_bootstrap, case) for case in CASES}
+        return {case: future.result() for case, future in futures.items()}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_engine_produces_the_fixture_output_byte_for_byte(case, conformance):
+    got, expected, dead = conformance[case]
+    assert got == expected
+    assert dead == []
