@@ -78,7 +78,10 @@ class ChangeEngine:
         self.batch_size = batch_size
         self.poll_timeout_s = poll_timeout_s
 
-        producer_config: dict[str, object] = {"linger.ms": 20, "batch.size": 1_000_000}
+        # librdkafka tuning only means something to a Kafka producer.
+        producer_config: dict[str, object] = (
+            {"linger.ms": 20, "batch.size": 1_000_000} if is_kafka else {}
+        )
         if self.transactional:
             producer_config["transactional.id"] = f"{group_id}-{uuid.uuid4().hex}"
             # Bounds how long a crashed instance's open transaction can hold readers back.
