@@ -6,7 +6,7 @@ import random
 import uuid
 from collections import defaultdict
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from test_changes_helpers import drain, make_engine, produce_raw, read_all
 from tubewatch.changes.logic import apply_snapshot
 from tubewatch.changes.state import DatabaseStateStore
@@ -156,3 +156,36 @@ def test_database_state_store_at_least_once_survives_restart(
     assert by_key(read_all(kafka_bootstrap, topics["output"])) == expected_changes(first + second)
     saved = store.load([0, 1])
     assert sum(map(len, saved.values())) == len(VIDEOS)
+
+
+class FailOnceCommit:
+    """The engine's real producer, except that one commit_transaction fails as the broker
+    can make it fail (abortable error) - after everything of the batch was produced."""
+
+    def __init__(self, producer):
+        self._producer = producer
+        self.failed = False
+
+    def commit_transaction(self, *args):
+        if not self.failed:
+            self.failed = True
+            raise KafkaException(KafkaError(KafkaError._STATE, "injected", txn_requires_abort=True))
+        return self._producer.commit_transaction(*args)
+
+    def __getattr__(self, name):
+        return getattr(self._producer, name)
+
+
+def test_aborted_transaction_is_redone_without_duplicates(kafka_bootstrap, topic_factory):
+    topics = new_topics(topic_factory, partitions=2)
+    snaps = snapshots(5, seed=7)
+    produce_raw(kafka_bootstrap, topics["input"], as_records(snaps))
+    engine = make_engine(kafka_bootstrap, topics, f"chg-{uuid.uuid4()}")
+    engine.producer = FailOnceCommit(engine.producer)
+    try:
+        drain([engine], len(snaps))
+    finally:
+        engine.close()
+    assert engine.producer.failed
+    # The aborted batch's changes are invisible to read_committed readers; the redo wrote them.
+    assert by_key(read_all(kafka_bootstrap, topics["output"])) == expected_changes(snaps)
