@@ -8,9 +8,11 @@ from collections import defaultdict
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from test_changes_helpers import drain, make_engine, produce_raw, read_all
+from tubewatch.changes.engine import ChangeEngine
 from tubewatch.changes.logic import apply_snapshot
 from tubewatch.changes.state import DatabaseStateStore
 
+from tubewatch.bus import KafkaBus
 from tubewatch.db import get_engine
 from tubewatch.messages import VideoSnapshot
 
@@ -188,4 +190,69 @@ def test_aborted_transaction_is_redone_without_duplicates(kafka_bootstrap, topic
         engine.close()
     assert engine.producer.failed
     # The aborted batch's changes are invisible to read_committed readers; the redo wrote them.
+    assert by_key(read_all(kafka_bootstrap, topics["output"])) == expected_changes(snaps)
+
+
+class NarrowConsumer:
+    """A real Kafka consumer seen only through the Bus protocol's consumer surface
+    (poll_batch, commit, close), as the embedded default offers it."""
+
+    def __init__(self, typed, commits: bool):
+        self._typed = typed
+        self._commits = commits
+
+    def poll_batch(self, max_messages=500, timeout_s=1.0):
+        return self._typed.poll_batch(max_messages, timeout_s)
+
+    def commit(self):
+        if self._commits:  # False: the process "dies" before every offset commit
+            self._typed.commit()
+
+    def close(self):
+        self._typed.close()
+
+
+class NarrowBus:
+    """A bus that is not a KafkaBus: no transactions, no rebalance callbacks, no tuning."""
+
+    def __init__(self, bootstrap: str, commits: bool = True):
+        self._kafka = KafkaBus(bootstrap)
+        self._commits = commits
+
+    def producer(self, **overrides):
+        assert not overrides, "Kafka-only producer settings passed to a non-Kafka bus"
+        return self._kafka.producer()
+
+    def consumer(self, group_id, topic, model, **overrides):
+        return NarrowConsumer(self._kafka.consumer(group_id, topic, model), self._commits)
+
+
+def test_without_transactions_a_replayed_batch_is_not_reported_twice(
+    kafka_bootstrap, topic_factory, database_url
+):
+    topics = new_topics(topic_factory, partitions=1)
+    group = f"chg-{uuid.uuid4()}"
+    snaps = snapshots(4, seed=8)
+    produce_raw(kafka_bootstrap, topics["input"], as_records(snaps))
+
+    def engine_on(bus):
+        return ChangeEngine(
+            bus,
+            group_id=group,
+            input_topic=topics["input"],
+            output_topic=topics["output"],
+            state_store=DatabaseStateStore(get_engine(database_url)),
+            poll_timeout_s=0.2,
+        )
+
+    # Output flushed and state saved, but the offsets never committed: a crash.
+    crashed = engine_on(NarrowBus(kafka_bootstrap, commits=False))
+    assert not crashed.transactional
+    drain([crashed], len(snaps))
+    crashed.close()
+    # The next instance re-reads every snapshot from offset 0.
+    restarted = engine_on(NarrowBus(kafka_bootstrap))
+    drain([restarted], len(snaps))
+    restarted.close()
+    assert restarted.changes_emitted == 0
     assert by_key(read_all(kafka_bootstrap, topics["output"])) == expected_changes(snaps)
