@@ -15,9 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from test_changes_helpers import KSQL_TESTS, drain, load_case, make_engine, produce_raw, read_all
+from test_changes_logic import ksqldb_model
 
 from tubewatch.kafka import TopicSpec, ensure_topics
-from tubewatch.messages import VideoChange
+from tubewatch.messages import METRICS, VideoChange, VideoSnapshot, format_timestamp
 
 CASES = sorted(p.name for p in KSQL_TESTS.iterdir() if (p / "input.json").exists())
 
@@ -73,3 +74,23 @@ def test_engine_produces_the_fixture_output_byte_for_byte(case, conformance):
     got, expected, dead = conformance[case]
     assert got == expected
     assert dead == []
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_fixture_output_follows_from_the_literal_ksqldb_model(case):
+    """The expected files are not just what the engine does: a line-by-line model of the
+    statements (test_changes_logic.ksqldb_model) derives the same rows from the inputs."""
+    inputs = json.loads((KSQL_TESTS / case / "input.json").read_text())["inputs"]
+    outputs = json.loads((KSQL_TESTS / case / "output.json").read_text())["outputs"]
+    snapshots = [VideoSnapshot.model_validate(r["value"]) for r in inputs]
+    assert all(r["key"] == s.video_id for r, s in zip(inputs, snapshots, strict=True))
+    expected = [
+        (
+            r["key"],
+            tuple((r["value"][f"{m}_previous"], r["value"][f"{m}_current"]) for m in METRICS),
+            r["value"]["polled_at"],
+        )
+        for r in outputs
+    ]
+    modelled = [(vid, pairs, format_timestamp(at)) for vid, pairs, at in ksqldb_model(snapshots)]
+    assert modelled == expected
