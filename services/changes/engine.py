@@ -133,20 +133,18 @@ class ChangeEngine:
             self.producer.begin_transaction()
         try:
             updates = self._process(records)
+            positions = self._positions()
             if self.transactional:
                 self.store.save(updates, self.producer)
-                positions = [
-                    tp for tp in self._raw.position(self._raw.assignment()) if tp.offset >= 0
-                ]
                 self.producer.send_offsets_to_transaction(
                     positions, self._raw.consumer_group_metadata(), 30
                 )
                 self.producer.commit_transaction(30)
-                self._remember(positions)
             else:
-                flush_or_raise(self.producer)
-                self.store.save(updates)
-                self.consumer.commit()
+                flush_or_raise(self.producer)  # 1. the changes are acknowledged,
+                self.store.save(updates)  # 2. then the state is saved,
+                self.consumer.commit()  # 3. then the offsets move on.
+            self._sent_positions.update((tp.partition, tp.offset) for tp in positions)
         except KafkaException as exc:
             if not self.transactional:
                 raise
@@ -174,19 +172,15 @@ class ChangeEngine:
                 self.changes_emitted += 1
         return updates
 
+    def _positions(self) -> list[TopicPartition]:
+        """The consumer's next offsets in its partitions (none known on a non-Kafka bus)."""
+        if self._raw is None:
+            return []
+        return [tp for tp in self._raw.position(self._raw.assignment()) if tp.offset >= 0]
+
     def _positions_moved(self) -> bool:
         """Whether the consumer moved past dead-lettered records (their offsets need a commit)."""
-        if self._raw is None:
-            return False
-        positions = self._raw.position(self._raw.assignment())
-        return any(
-            tp.offset >= 0 and tp.offset != self._sent_positions.get(tp.partition)
-            for tp in positions
-        )
-
-    def _remember(self, positions: list[TopicPartition]) -> None:
-        for tp in positions:
-            self._sent_positions[tp.partition] = tp.offset
+        return any(tp.offset != self._sent_positions.get(tp.partition) for tp in self._positions())
 
     def _abort(self, exc: KafkaException) -> None:
         """Undo a failed batch: abort, forget state, go back to the committed offsets."""
