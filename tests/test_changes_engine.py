@@ -97,9 +97,13 @@ def test_two_instances_split_partitions_and_together_emit_the_changes(
 ):
     topics = new_topics(topic_factory, partitions=4)
     group = f"chg-{uuid.uuid4()}"
-    engines = [make_engine(kafka_bootstrap, topics, group) for _ in range(2)]
+    first, second = snapshots(3, seed=3), snapshots(3, seed=9, first_round=3)
+    produce_raw(kafka_bootstrap, topics["input"], as_records(first))
+    engines = [make_engine(kafka_bootstrap, topics, group)]
     try:
-        # Both must own partitions before data arrives, or one could do all the work.
+        drain(engines, len(first))  # the first instance owns every partition
+        engines.append(make_engine(kafka_bootstrap, topics, group))
+        # The second joins: some partitions move over, with their state, from the changelog.
         for _ in range(100):
             for engine in engines:
                 engine.step()
@@ -107,14 +111,14 @@ def test_two_instances_split_partitions_and_together_emit_the_changes(
             if all(owned) and len(owned[0] | owned[1]) == 4:
                 break
         assert all(owned) and not owned[0] & owned[1], owned
-        snaps = snapshots(6, seed=3)
-        produce_raw(kafka_bootstrap, topics["input"], as_records(snaps))
-        drain(engines, len(snaps))
+        produce_raw(kafka_bootstrap, topics["input"], as_records(second))
+        drain(engines, len(first) + len(second))
         assert all(e.snapshots_seen > 0 for e in engines)
+        assert all(e.changes_emitted > 0 for e in engines)
     finally:
         for engine in engines:
             engine.close()
-    assert by_key(read_all(kafka_bootstrap, topics["output"])) == expected_changes(snaps)
+    assert by_key(read_all(kafka_bootstrap, topics["output"])) == expected_changes(first + second)
 
 
 def test_malformed_snapshot_goes_to_the_dlq_and_the_engine_goes_on(kafka_bootstrap, topic_factory):
