@@ -7,18 +7,17 @@ Keys are the video id as plain UTF-8.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Self
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     NonNegativeInt,
     PlainSerializer,
     ValidationError,
-    field_validator,
 )
 
 VIDEO_ID_PATTERN = r"^[A-Za-z0-9_-]{11}$"
@@ -34,8 +33,9 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+# An instant with a timezone (naive ones are refused), written back as UTC ``...Z``.
 UtcTimestamp = Annotated[
-    datetime, PlainSerializer(format_timestamp, return_type=str, when_used="json")
+    AwareDatetime, PlainSerializer(format_timestamp, return_type=str, when_used="json")
 ]
 
 
@@ -47,21 +47,13 @@ class _Message(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
     schema_name: ClassVar[str]
 
-    @field_validator("polled_at", check_fields=False)
-    @classmethod
-    def _aware_utc(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("polled_at must carry a timezone (use ...Z)")
-        return value.astimezone(UTC)
-
     @property
     def key(self) -> bytes:
         return self.video_id.encode()  # type: ignore[attr-defined]
 
     def to_bytes(self) -> bytes:
-        return json.dumps(
-            self.model_dump(mode="json"), separators=(",", ":"), ensure_ascii=False
-        ).encode()
+        """Compact JSON, fields in declaration order, non-ASCII as UTF-8 (as ksqlDB writes)."""
+        return self.__pydantic_serializer__.to_json(self)
 
     @classmethod
     def from_bytes(cls, raw: bytes | None) -> Self:
