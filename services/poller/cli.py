@@ -1,0 +1,44 @@
+"""`tubewatch poller [--once]`: the poller as a process (CONTRACT.md, "Processes")."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+
+from tubewatch.poller.service import Poller
+
+from tubewatch.bus import bus_from_settings
+from tubewatch.db import get_engine, init_db
+from tubewatch.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Runs until SIGINT/SIGTERM; with ``--once``, one full cycle (exit 1 if it failed)."""
+    settings = get_settings()
+    engine = get_engine(settings.database_url)
+    init_db(engine)
+    bus = bus_from_settings(settings)
+    bus.ensure_topics()
+    poller = Poller(settings, engine, bus)
+    if getattr(args, "once", False):
+        try:
+            report = poller.run_cycle()
+        finally:
+            poller.client.close()
+        print(
+            f"poll cycle: {report.videos} videos, {report.snapshots} snapshots, "
+            f"{len(report.missing)} missing, {report.units} quota units"
+            + (f"; error: {report.error}" if report.error else "")
+            + (f"; skipped: {report.skipped}" if report.skipped else ""),
+            flush=True,
+        )
+        return 1 if report.error or report.skipped else 0
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    poller.run(stop)
+    return 0
