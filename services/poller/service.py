@@ -104,7 +104,8 @@ class Poller:
         self.clock = clock
         self._stop = threading.Event()
         self._producer = bus.producer()
-        backoff = backoff or Backoff(sleep=self._stop.wait)
+        # The default backoff sleeps on the stop event `run` is given, so shutdown cuts it short.
+        backoff = backoff or Backoff(sleep=lambda seconds: self._stop.wait(seconds))
         self.client = YouTubeClient(
             settings.youtube_api_url,
             settings.youtube_api_key,
@@ -157,7 +158,6 @@ class Poller:
     def run(self, stop: threading.Event) -> None:
         """Ticks until ``stop`` is set; a backoff in progress is cut short by it."""
         self._stop = stop
-        self.client.backoff.sleep = stop.wait
         log.info("poller started (topic %s)", self.topic)
         try:
             while not stop.is_set():
@@ -198,7 +198,9 @@ class Poller:
         if until:
             report.skipped = "quota exhausted"
             self._block(until, "quota")
-            self._last_error = f"quotaExceeded: waiting for the quota reset at {until}"
+            self._last_error = (
+                f"quotaExceeded: waiting for the quota reset at {format_timestamp(until)}"
+            )
             self._finish(report, watches, {}, [], started)
             return report
         snapshots: dict[str, VideoStats] = {}
