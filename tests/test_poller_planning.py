@@ -82,3 +82,37 @@ def test_quota_day_turns_at_pacific_midnight_across_dst():
     assert quota.next_reset(datetime(2026, 11, 1, 12, 0, tzinfo=UTC)) == datetime(
         2026, 11, 2, 8, 0, tzinfo=UTC
     )
+
+
+def test_quota_report_counts_units_and_exhaustion(database_url):
+    from tubewatch.db import get_engine, init_db, session_scope
+    from tubewatch.settings import Settings
+
+    engine = get_engine(database_url)
+    init_db(engine)
+    settings = Settings(database_url=database_url, quota_units_per_day=1_000)
+    noon = datetime(2026, 11, 28, 20, 0, tzinfo=UTC)  # 12:00 Pacific: half the day gone
+    with session_scope(engine) as session:
+        quota.add_units(session, 30, noon)
+        quota.add_units(session, 20, noon)
+    with session_scope(engine) as session:
+        report = quota.quota_report(session, settings, noon)
+    assert report == {
+        "day": "2026-11-28",
+        "units_used_today": 50,
+        "units_per_day": 1_000,
+        "projected_units_today": 100,  # the morning's rate kept up until midnight
+        "exhausted_until": None,
+        "resets_at": "2026-11-29T08:00:00Z",
+    }
+    with session_scope(engine) as session:
+        until = quota.mark_exhausted(session, noon)
+    with session_scope(engine) as session:
+        assert quota.exhausted_until(session, noon) == until
+        assert quota.quota_report(session, settings, noon)["exhausted_until"] == (
+            "2026-11-29T08:00:00Z"
+        )
+        # the next Pacific day starts fresh
+        tomorrow = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
+        assert quota.exhausted_until(session, tomorrow) is None
+        assert quota.units_used_today(session, tomorrow) == 0
