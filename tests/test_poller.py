@@ -341,3 +341,45 @@ def test_the_key_never_reaches_logs_or_errors_when_unreachable(database_url, cap
         client.videos(["aaaaaaaaaaa"])
     assert SECRET not in str(caught.value) and SECRET not in repr(client)
     assert SECRET not in caplog.text
+
+
+def test_cli_once_runs_one_cycle_on_the_embedded_bus(database_url, monkeypatch, tmp_path, capsys):
+    """`tubewatch poller --once` with no Kafka configured: one cycle, snapshots on the bus."""
+    import argparse
+
+    from tubewatch.poller import cli
+
+    from tubewatch.embedded_bus import EmbeddedBus
+    from tubewatch.settings import get_settings
+
+    with start_youtube_sim() as url:
+        sim = SimControl(url)
+        sim.add_playlist("PLcli", [sim_video(v, likes=1) for v in vids(3)])
+        for name, value in {
+            "DATABASE_URL": database_url,
+            "YOUTUBE_API_URL": sim.api_url,
+            "YOUTUBE_API_KEY": SECRET,
+            "DATA_DIR": str(tmp_path / "data"),
+        }.items():
+            monkeypatch.setenv(f"TUBEWATCH_{name}", value)
+        monkeypatch.delenv("TUBEWATCH_KAFKA_BOOTSTRAP", raising=False)
+        get_settings.cache_clear()
+        try:
+            engine = get_engine(database_url)
+            init_db(engine)
+            with session_scope(engine) as session:
+                session.add(Watch(owner="t", kind="playlist", playlist_id="PLcli"))
+            assert cli.main(argparse.Namespace(once=True)) == 0
+            assert sim.units() == 2
+            sim.set_keys(["another-key"])
+            assert cli.main(argparse.Namespace(once=True)) == 1  # a failed cycle fails the exit
+        finally:
+            get_settings.cache_clear()
+            sim.close()
+    out = capsys.readouterr().out
+    assert "3 snapshots, 0 missing, 2 quota units" in out
+    assert "rejected the API key" in out and SECRET not in out
+    consumer = EmbeddedBus(get_engine(database_url)).consumer("t", "youtube_videos", VideoSnapshot)
+    got = consumer.poll_batch(10, timeout_s=2)
+    assert sorted(p.value.video_id for p in got) == vids(3)
+    consumer.close()

@@ -173,3 +173,39 @@ def test_injected_faults_hit_the_next_calls_only(sim):
     assert denied.status_code == 403 and reason(denied) == "accessNotConfigured"
     unknown = sim.http.post("/_sim/faults", json={"reason": "noSuchReason"})
     assert unknown.status_code == 422
+
+
+def test_cli_serves_the_simulator(tmp_path):
+    """`tubewatch youtube-sim --port P` as a real process."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tubewatch.cli", "youtube-sim", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/_sim/quota", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and process.poll() is None, "did not start"
+                time.sleep(0.1)
+        assert answer.json()["units_used"] == 0
+        sim = SimControl(f"http://127.0.0.1:{port}")
+        sim.add_playlist("PLcli", [sim_video("Tk23kQRFWcw")])
+        body = get(sim, "playlistItems", part="contentDetails", playlistId="PLcli").json()
+        assert body["items"][0]["contentDetails"]["videoId"] == "Tk23kQRFWcw"
+        sim.close()
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=10)[0].decode()
+    assert KEY not in output  # no access log with the key in it

@@ -335,7 +335,7 @@ class Poller:
             alive = set(session.exec(select(Watch.id)).all())
             for watch in watches:
                 if watch.id in alive:
-                    self._save_watch(session, watch, report, snapshots, polled)
+                    self._save_watch(session, watch, report, polled)
             for video_id in polled:
                 self._save_video(session, video_id, snapshots.get(video_id), now)
             used = quota.add_units(session, report.units, now)
@@ -362,7 +362,6 @@ class Poller:
         session,
         watch: WatchRow,
         report: CycleReport,
-        snapshots: dict[str, VideoStats],
         polled: list[str],
     ) -> None:
         """Status and membership of one watch, from what this cycle (or the last) learned."""

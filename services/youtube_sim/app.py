@@ -190,11 +190,12 @@ def _thumbnails(video_id: str) -> dict:
 
 def _playlist_item(playlist_id: str, position: int, video: SimVideo | None, vid: str) -> dict:
     visible = video is not None and video.privacy == "public"
-    title = (
-        video.title
-        if visible
-        else ("Deleted video" if video is None or video.privacy == "deleted" else "Private video")
-    )
+    if visible and video:
+        title = video.title
+    elif video is not None and video.privacy == "private":
+        title = "Private video"
+    else:
+        title = "Deleted video"
     snippet: dict[str, Any] = {
         "publishedAt": "2026-01-02T00:00:00Z",
         "channelId": CHANNEL_ID,
