@@ -299,6 +299,11 @@ def test_deleted_and_paused_watches_are_not_polled(h):
         session.get(Watch, keep).paused = True
     report = poller.run_cycle()
     assert report.videos == 0 and report.units == 0
+    # un-paused, it is served at the next tick, not after a whole interval
+    with session_scope(h.engine) as session:
+        session.get(Watch, keep).paused = False
+    again = poller.tick()
+    assert again is not None and not again.full and again.videos == 3
 
 
 def test_run_loop_polls_and_stops(h):

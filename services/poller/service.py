@@ -340,6 +340,8 @@ class Poller:
                 self._save_video(session, video_id, snapshots.get(video_id), now)
             used = quota.add_units(session, report.units, now)
         metrics.QUOTA_UNITS_TODAY.set(used)
+        if report.full:  # a watch paused or deleted since is new again when it comes back
+            self._served &= {w.id for w in watches}
         if not report.error and not report.skipped:
             self._served.update(w.id for w in watches)
         if report.full:
