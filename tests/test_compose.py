@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import http.server
 import re
+import shutil
 import socket
+import subprocess
 import threading
 from pathlib import Path
 
@@ -178,6 +180,59 @@ def test_the_topics_init_creates_the_contract_topics_with_explicit_partitions():
     for topic in ("youtube_videos", "video_changes", "tubewatch_dlq"):
         assert re.search(rf"^\s*create {topic}\b", script, re.M), topic
     assert SERVICES["topics"]["depends_on"]["broker"]["condition"] == "service_healthy"
+
+
+@pytest.mark.skipif(not shutil.which("docker-compose"), reason="docker-compose not installed")
+def test_docker_compose_validates_the_file_and_requires_the_secrets(tmp_path):
+    """`docker-compose config` checks the file against Compose's schema with no engine.
+    (Debian's docker-compose 1.29 predates the top-level `name`, so that line is dropped.)"""
+    text = "\n".join(line for line in COMPOSE_TEXT.splitlines() if not line.startswith("name:"))
+    (tmp_path / "docker-compose.yml").write_text(text)
+    (tmp_path / "ksql").mkdir()
+    filled = {key: value or "x" for key, value in env_example().items()}
+    (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in filled.items()))
+    command = ["docker-compose", "--profile", "changes", "--profile", "tools", "config"]
+    ok = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    resolved = yaml.safe_load(ok.stdout)
+    assert "changes" in resolved["services"]
+    url = resolved["services"]["poller"]["environment"]["TUBEWATCH_DATABASE_URL"]
+    assert url == "postgresql+psycopg://tubewatch:x@postgres:5432/tubewatch"
+
+    filled["TUBEWATCH_SECRET_KEY"] = ""
+    (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in filled.items()))
+    missing = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert missing.returncode != 0
+    assert "set TUBEWATCH_SECRET_KEY in .env" in missing.stderr
+
+
+def test_the_topics_script_runs_with_the_arguments_kafka_topics_expects(tmp_path):
+    """Run the init script as the container would (compose turns $$ into $), with a stand-in
+    kafka-topics that records its arguments: catches shell and escaping mistakes."""
+    script = SERVICES["topics"]["command"][0].replace("$$", "$")
+    fake = tmp_path / "kafka-topics"
+    fake.write_text('#!/bin/sh\necho "$@" >> "$CALLS"\n')
+    fake.chmod(0o755)
+    calls = tmp_path / "calls"
+    env = {
+        "PATH": f"{tmp_path}:/usr/bin:/bin",
+        "CALLS": str(calls),
+        "PARTITIONS": "12",
+        "RETENTION_DAYS": "7",
+    }
+    subprocess.run([*SERVICES["topics"]["entrypoint"], script], env=env, check=True)
+    lines = calls.read_text().splitlines()
+    creates = [line.split() for line in lines if "--create" in line]
+    assert [c[c.index("--topic") + 1] for c in creates] == [
+        "youtube_videos",
+        "video_changes",
+        "tubewatch_dlq",
+    ]
+    for create in creates:
+        assert create[create.index("--partitions") + 1] == "12"
+        assert "--if-not-exists" in create
+    assert "retention.ms=604800000" in creates[0]  # 7 days
+    assert "retention.ms=2592000000" in creates[2]  # the DLQ keeps 30 days
 
 
 def test_ksqldb_runs_the_statements_file_headlessly():
