@@ -3,16 +3,22 @@
 - `validate_target` refuses what apprise cannot parse and, unless allowed, targets on
   loopback, private, link-local or otherwise non-public addresses (SSRF guard).
 - `send_to_target` sends one message to one target and reports the outcome without ever
-  putting the target's secrets in the result (errors are redacted).
+  putting the target's secrets in the result (errors are redacted), with the server's
+  ``Retry-After`` when it sent one and whether a retry could ever help.
+- `body_limit` and `supports_markdown` tell a sender how to shape a message for a channel.
 """
 
 from __future__ import annotations
 
+import email.utils
 import ipaddress
 import logging
+import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import apprise
+import requests
 
 from tubewatch.secrets import redact_target
 
@@ -68,6 +74,71 @@ class SendResult:
     target: str  # redacted
     ok: bool
     error: str | None = None
+    retry_after: float | None = None  # seconds the server asked us to wait (429/503)
+    permanent: bool = False  # the target itself is unusable: retrying cannot help
+
+
+def supports_markdown(plugin: apprise.plugins.NotifyBase) -> bool:
+    """True where the channel renders Markdown, or HTML that apprise converts Markdown into."""
+    formats = plugin.notify_format
+    if not isinstance(formats, (tuple, list)):
+        formats = (formats,)
+    return any(f in (apprise.NotifyFormat.MARKDOWN, apprise.NotifyFormat.HTML) for f in formats)
+
+
+def body_limit(plugin: apprise.plugins.NotifyBase, title: str) -> int:
+    """How many characters of body the channel accepts next to ``title`` (Telegram: 4096).
+
+    Where the channel has no separate title (``title_maxlen == 0``) apprise puts the title in
+    the body, so it counts against the same limit.
+    """
+    limit = int(plugin.body_maxlen)
+    if plugin.title_maxlen <= 0 or len(title) > plugin.title_maxlen:
+        limit -= len(title) + 2
+    return max(limit, 0)
+
+
+# --- Retry-After capture -------------------------------------------------------------------
+# apprise does not report a server's Retry-After for most plugins. All of them send through
+# `requests`, so a wrapper around `requests.Session.send` (installed once, active only inside
+# `_capture_retry_after` on the calling thread) records the header of the responses they get.
+_capture = threading.local()
+_hook_lock = threading.Lock()
+_hook_installed = False
+_log_capture_installed = False
+
+
+def _install_retry_after_hook() -> None:
+    global _hook_installed
+    with _hook_lock:
+        if _hook_installed:
+            return
+        original = requests.Session.send
+
+        def send(self, request, **kwargs):
+            response = original(self, request, **kwargs)
+            if getattr(_capture, "active", False):
+                header = response.headers.get("Retry-After")
+                if header is not None and response.status_code >= 400:
+                    _capture.retry_after = parse_retry_after(header)
+            return response
+
+        requests.Session.send = send
+        _hook_installed = True
+
+
+def parse_retry_after(value: str, now: datetime | None = None) -> float | None:
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date; None if unreadable."""
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
 
 
 def send_to_target(
@@ -84,17 +155,43 @@ def send_to_target(
     """
     shown = redact_target(url)
     try:
-        validate_target(url, allow_private)
+        plugin = validate_target(url, allow_private)
     except TargetError as exc:
-        return SendResult(shown, False, str(exc))
-    notifier = apprise.Apprise()
-    notifier.add(url)
-    with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
-        ok = bool(notifier.notify(body=body, title=title, body_format=body_format))
-        detail = captured.getvalue() if not ok else ""
+        return SendResult(shown, False, str(exc), permanent=True)
+    _install_retry_after_hook()
+    _install_log_capture()
+    _capture.active, _capture.retry_after, _capture.lines = True, None, []
+    try:
+        ok = bool(plugin.notify(body=body, title=title, body_format=body_format))
+    finally:
+        _capture.active = False
     if ok:
         return SendResult(shown, True)
-    return SendResult(shown, False, _summarise_failure(detail, url))
+    detail = "\n".join(_capture.lines)
+    return SendResult(
+        shown, False, _summarise_failure(detail, url), retry_after=_capture.retry_after
+    )
+
+
+class _ThreadLogCapture(logging.Handler):
+    """Collects apprise's warnings for the calling thread only.
+
+    `apprise.LogCapture` listens to every thread: with sends running in parallel, one target's
+    error (and its secrets, which only its own URL can redact) could land in another's result.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(_capture, "active", False):
+            _capture.lines.append(record.getMessage())
+
+
+def _install_log_capture() -> None:
+    global _log_capture_installed
+    with _hook_lock:
+        if _log_capture_installed:
+            return
+        logging.getLogger("apprise").addHandler(_ThreadLogCapture(logging.WARNING))
+        _log_capture_installed = True
 
 
 def _summarise_failure(detail: str, url: str) -> str:

@@ -1,0 +1,121 @@
+"""The alert text (CONTRACT.md, "Alerts"), shaped per channel.
+
+An alert names the video title, each changed metric as ``previous → current (+delta)`` and
+``https://youtu.be/<video_id>``. A digest lists several videos of one watch in one alert.
+The same alert is written in Markdown for channels that render it (or HTML, which apprise
+converts Markdown into) and in plain text elsewhere, and cut to the channel's length limit
+so that no channel rejects it (Telegram: 4096 characters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import apprise
+
+from tubewatch.targets import body_limit, supports_markdown
+
+# Markdown grows when apprise turns it into HTML (``**x**`` -> ``<strong>x</strong>``,
+# line breaks -> ``<br/>``); keep this share of the limit free for that growth.
+MARKDOWN_HEADROOM = 0.25
+
+
+@dataclass(frozen=True)
+class MetricChange:
+    metric: str
+    previous: int
+    current: int
+
+    @property
+    def delta(self) -> int:
+        return self.current - self.previous
+
+
+@dataclass(frozen=True)
+class VideoAlert:
+    """What one change event says to one subscription (the metrics it follows that moved)."""
+
+    video_id: str
+    title: str | None
+    changes: tuple[MetricChange, ...]
+
+    @property
+    def link(self) -> str:
+        return f"https://youtu.be/{self.video_id}"
+
+    @property
+    def name(self) -> str:
+        return self.title or self.video_id
+
+
+@dataclass(frozen=True)
+class Rendered:
+    title: str
+    body: str
+    body_format: str
+
+
+def _line(change: MetricChange, markdown: bool) -> str:
+    metric = f"**{change.metric}**" if markdown else change.metric
+    return f"{metric}: {change.previous} → {change.current} ({change.delta:+d})"
+
+
+def _summary(alert: VideoAlert) -> str:
+    return ", ".join(f"{c.metric} {c.delta:+d}" for c in alert.changes)
+
+
+def alert_title(alerts: list[VideoAlert]) -> str:
+    """``"<video title>: likes +3"`` for one video; ``"N videos changed"`` for a digest."""
+    if len(alerts) == 1:
+        return f"{alerts[0].name}: {_summary(alerts[0])}"
+    return f"{len(alerts)} videos changed"
+
+
+def _blocks(alerts: list[VideoAlert], markdown: bool) -> list[str]:
+    """One block of lines per video: heading (digests only), metric lines, link."""
+    blocks = []
+    for alert in alerts:
+        lines = []
+        if len(alerts) > 1:
+            lines.append(f"**{alert.name}**" if markdown else alert.name)
+        lines.extend(_line(c, markdown) for c in alert.changes)
+        lines.append(alert.link)
+        blocks.append("\n".join(lines))
+    return blocks
+
+
+def render(alerts: list[VideoAlert], markdown: bool, limit: int | None = None) -> tuple[str, str]:
+    """(title, body) for one or several videos, the body at most ``limit`` characters.
+
+    Whole videos are dropped from the end (with a "… and N more" line) before anything is cut
+    inside one, so every video shown keeps its link.
+    """
+    title = alert_title(alerts)
+    blocks = _blocks(alerts, markdown)
+    body = "\n\n".join(blocks)
+    if limit is None or len(body) <= limit:
+        return title, body
+    kept: list[str] = []
+    for index, block in enumerate(blocks):
+        more = f"\n\n… and {len(blocks) - index - 1} more" if index < len(blocks) - 1 else ""
+        candidate = "\n\n".join([*kept, block])
+        if len(candidate) + len(more) > limit:
+            break
+        kept.append(block)
+    if not kept:
+        return title, body[: max(limit - 1, 0)] + "…"
+    dropped = len(blocks) - len(kept)
+    tail = f"\n\n… and {dropped} more" if dropped else ""
+    return title, "\n\n".join(kept) + tail
+
+
+def render_for(plugin: apprise.plugins.NotifyBase, alerts: list[VideoAlert]) -> Rendered:
+    """The alert in the format the channel speaks, within its length limit."""
+    markdown = supports_markdown(plugin)
+    title = alert_title(alerts)
+    limit = body_limit(plugin, title)
+    if markdown:
+        limit = int(limit * (1 - MARKDOWN_HEADROOM))
+    title, body = render(alerts, markdown, limit)
+    fmt = apprise.NotifyFormat.MARKDOWN if markdown else apprise.NotifyFormat.TEXT
+    return Rendered(title, body, fmt)
