@@ -388,3 +388,36 @@ def test_cli_once_runs_one_cycle_on_the_embedded_bus(database_url, monkeypatch, 
     got = consumer.poll_batch(10, timeout_s=2)
     assert sorted(p.value.video_id for p in got) == vids(3)
     consumer.close()
+
+
+class _UndeliverableProducer:
+    """A producer whose broker never acknowledges: the edge of the world, failing."""
+
+    def produce(self, *args, **kwargs):
+        pass
+
+    def poll(self, timeout=0):
+        return 0
+
+    def flush(self, timeout=None):
+        return 1  # one message still undelivered
+
+
+class _BrokerDownBus:
+    def producer(self, **overrides):
+        return _UndeliverableProducer()
+
+
+def test_a_failing_broker_does_not_make_the_loop_spend_quota(h):
+    h.sim.add_playlist("PLdown", [sim_video(v) for v in vids(3)])
+    h.watch(playlist_id="PLdown")
+    poller = Poller(h.settings, h.engine, _BrokerDownBus(), topic=h.topic, tick_s=0.01)
+    stop = threading.Event()
+    thread = threading.Thread(target=poller.run, args=(stop,))
+    thread.start()
+    stop.wait(0.5)  # ~50 ticks
+    stop.set()
+    thread.join(timeout=10)
+    assert h.sim.units() == 2  # one cycle, then a pause of poll_interval_s
+    status = poller.status()
+    assert status["paused_by"] == "error" and "not delivered" in status["last_error"]

@@ -163,9 +163,12 @@ class Poller:
             while not stop.is_set():
                 try:
                     self.tick()
-                except Exception as exc:  # keep polling; the cause is logged and shown
+                except Exception as exc:  # e.g. the broker or database is down
+                    # Keep running, but wait an interval: retrying every tick would spend quota.
                     self._last_error = f"{type(exc).__name__}: {exc}"
-                    log.exception("poll cycle failed")
+                    pause = timedelta(seconds=self.settings.poll_interval_s)
+                    self._block(self.clock() + pause, "error")
+                    log.exception("poll cycle failed; next try in %s", pause)
                 stop.wait(self.tick_s)
         finally:
             self._producer.flush(10)
