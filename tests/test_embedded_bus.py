@@ -7,6 +7,8 @@ in-process wake-up on flush, durability across instances, retention.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -327,3 +329,50 @@ def test_retention_purges_old_records_only(embedded):
     assert [m.offset() for m in embedded.read("bus-retention", 0, 10)] == [2]
     consumer = embedded.consumer("g-retention", "bus-retention", VideoSnapshot)
     assert [r.offset for r in drain(consumer, 1)] == [2]
+
+
+WRITER = """
+import sys
+from sqlalchemy import create_engine
+from tubewatch.embedded_bus import EmbeddedBus
+bus = EmbeddedBus(create_engine(sys.argv[1], connect_args={"timeout": 30}))
+producer = bus.producer()
+for batch in range(10):
+    for i in range(50):
+        producer.produce("bus-procs", key=sys.argv[2], value=f"{batch * 50 + i}")
+    assert producer.flush(30) == 0
+"""
+
+
+def test_concurrent_writer_processes_get_distinct_consecutive_offsets(database_url):
+    EmbeddedBus(get_engine(database_url))  # creates the tables once
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, database_url, name]) for name in "ab"
+    ]
+    assert [w.wait(60) for w in writers] == [0, 0]
+    records = EmbeddedBus(get_engine(database_url)).read("bus-procs", 0, 5000)
+    assert [m.offset() for m in records] == list(range(1000))
+    for name in (b"a", b"b"):
+        mine = [int(m.value()) for m in records if m.key() == name]
+        assert mine == list(range(500))  # each writer's order is kept
+
+
+def test_the_change_engine_runs_on_the_embedded_bus(embedded):
+    from tubewatch.changes.engine import ChangeEngine
+    from tubewatch.changes.state import DatabaseStateStore
+
+    from tubewatch.messages import VideoChange
+
+    produce(embedded, "bus-in", [snapshot(1, likes=n) for n in (1, 2, 2, 5)])
+    engine = ChangeEngine(
+        embedded,
+        group_id="g-engine",
+        input_topic="bus-in",
+        output_topic="bus-out",
+        state_store=DatabaseStateStore(embedded.engine),
+    )
+    assert engine.step() == 4
+    changes = embedded.consumer("g-check", "bus-out", VideoChange)
+    got = [(r.value.likes_previous, r.value.likes_current) for r in drain(changes, 2)]
+    assert got == [(1, 2), (2, 5)]
+    assert embedded.committed("g-engine", "bus-in") == 4
