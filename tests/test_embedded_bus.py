@@ -303,6 +303,29 @@ def test_poll_writes_lingering_records_and_serves_callbacks(embedded):
     assert [m.value() for m in embedded.read("bus-poll", 0, 10)] == [b"v"]
 
 
+def test_poll_waits_for_the_linger_before_writing(embedded):
+    producer = embedded.producer(**{"linger.ms": 200})
+    producer.produce("bus-linger", value="v")
+    assert producer.poll(0) == 0  # not due yet: nothing written, nothing served
+    assert embedded.read("bus-linger", 0, 10) == []
+    assert len(producer) == 1
+    producer.poll(1.0)  # waits out the linger, then writes
+    assert [m.value() for m in embedded.read("bus-linger", 0, 10)] == [b"v"]
+    assert len(producer) == 0
+
+
+def test_a_consumer_dropped_without_close_frees_its_group(embedded):
+    import gc
+
+    produce(embedded, "bus-drop", [snapshot(1)])
+    first = embedded.consumer("g-drop", "bus-drop", VideoSnapshot)
+    assert len(first.poll_batch(10, 1.0)) == 1
+    del first
+    gc.collect()
+    second = embedded.consumer("g-drop", "bus-drop", VideoSnapshot)
+    assert [r.value for r in second.poll_batch(10, 1.0)] == [snapshot(1)]
+
+
 def test_a_full_queue_raises_buffer_error_until_polled(embedded):
     producer = embedded.producer()
     producer.queue_max = 3

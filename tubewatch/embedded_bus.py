@@ -40,6 +40,7 @@ import json
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -200,7 +201,10 @@ class EmbeddedBus:
         self._flush_seq = 0  # bumped (under _flushed) after every committed write
         self._lock = threading.Lock()  # guards the fields below
         self._known_topics: set[str] = set()
-        self._owners: dict[tuple[str, str], EmbeddedConsumer] = {}
+        # Weak: a consumer dropped without close() frees its (group, topic) for the next one.
+        self._owners: weakref.WeakValueDictionary[tuple[str, str], EmbeddedConsumer] = (
+            weakref.WeakValueDictionary()
+        )
         self._last_purge = time.monotonic()
         SQLModel.metadata.create_all(engine, tables=_TABLES)
 
@@ -454,16 +458,29 @@ class EmbeddedProducer:
             self._queue.append(pending)
 
     def poll(self, timeout: float | None = 0) -> int:
-        """Write the queue if it lingered long enough or is full; serve callbacks."""
+        """Serve delivery callbacks; write the queue once it lingered ``linger.ms`` (or is full).
+
+        Like confluent's, it returns as soon as callbacks were served, and otherwise waits up
+        to ``timeout`` seconds (None counts as 0 here: nothing else would ever wake it).
+        """
+        wait_s = 0.0 if timeout is None or timeout < 0 else timeout
+        served = self._serve_callbacks()
+        if served:
+            return served
         with self._lock:
-            due = bool(self._queue) and (
-                len(self._queue) >= self.queue_max
-                or time.monotonic() - self._queue[0].queued_at >= self.linger_s
-            )
-        if due:
-            self._write(timeout if timeout is not None and timeout > 0 else 0)
-        elif timeout:
-            time.sleep(min(timeout, self.linger_s))
+            oldest = self._queue[0].queued_at if self._queue else None
+            full = len(self._queue) >= self.queue_max
+        if oldest is None:
+            if wait_s:
+                time.sleep(wait_s)
+            return 0
+        due_in = 0.0 if full else oldest + self.linger_s - time.monotonic()
+        if due_in > wait_s:
+            time.sleep(wait_s)
+            return 0
+        if due_in > 0:
+            time.sleep(due_in)
+        self._write(wait_s)
         return self._serve_callbacks()
 
     def flush(self, timeout: float | None = None) -> int:
