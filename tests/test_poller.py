@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client import REGISTRY
@@ -28,6 +28,19 @@ SECRET = "AIzaSyTEST-secret-key-do-not-log-0123456789"
 def vids(n: int, prefix: str = "a") -> list[str]:
     """``n`` valid 11-character video ids."""
     return [f"{prefix}{i:010d}" for i in range(n)]
+
+
+class FakeClock:
+    """A settable clock for the poller (starts now, moves only when told)."""
+
+    def __init__(self):
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
 
 
 class Harness:
@@ -171,13 +184,20 @@ def test_deleted_and_private_videos_are_marked_missing(h):
 def test_playlist_not_found_fails_only_its_watches_and_recovers(h):
     h.sim.add_playlist("PLok", [sim_video(v) for v in vids(3)])
     good, bad = h.watch(playlist_id="PLok"), h.watch(playlist_id="PLgone")
-    poller = h.poller()
+    clock = FakeClock()
+    poller = h.poller(clock=clock)
     report = poller.run_cycle()
     assert report.snapshots == 3 and report.error is None
     assert h.get_watch(good).status == "active"
     broken = h.get_watch(bad)
     assert broken.status == "error" and "playlistNotFound" in broken.error
+    # not asked again every cycle: only at the playlist refresh cadence
     h.sim.add_playlist("PLgone", [sim_video(v) for v in vids(2, "g")])
+    before = h.sim.units()
+    clock.advance(60)
+    assert poller.run_cycle().units == 1 == h.sim.units() - before  # statistics only
+    assert h.get_watch(bad).status == "error"
+    clock.advance(h.settings.playlist_refresh_s)
     poller.run_cycle()
     healed = h.get_watch(bad)
     assert (healed.status, healed.error) == ("active", None)

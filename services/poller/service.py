@@ -113,7 +113,8 @@ class Poller:
             backoff=backoff,
             on_call=self._count_call,
         )
-        self._membership: dict[str, tuple[datetime, list[str]]] = {}
+        self._membership: dict[str, tuple[datetime, list[str]]] = {}  # listed at, video ids
+        self._unavailable: dict[str, tuple[datetime, str]] = {}  # checked at, reason
         self._served: set[int] = set()  # watches whose videos have been polled
         self._recent: set[str] = set()  # videos polled in the last full cycle
         self._next_full_at: datetime | None = None
@@ -258,27 +259,44 @@ class Poller:
             return [WatchRow(w.id, w.kind, w.playlist_id, w.video_id) for w in rows]  # type: ignore[arg-type]
 
     def _refresh_playlists(self, watches: list[WatchRow], report: CycleReport, full: bool) -> None:
-        """Lists the playlists whose membership is unknown or (in a full cycle) stale."""
+        """Lists the playlists whose membership is unknown or (in a full cycle) stale.
+
+        A playlist found missing is checked again only every ``playlist_refresh_s`` too: a
+        unit every cycle for a deleted playlist would add up to a good share of the day.
+        """
         now = report.started_at
         max_age = timedelta(seconds=self.settings.playlist_refresh_s)
         playlists = {w.playlist_id for w in watches if w.kind == "playlist" and w.playlist_id}
         if full:  # forget playlists no watch uses any more
             self._membership = {p: m for p, m in self._membership.items() if p in playlists}
+            self._unavailable = {p: u for p, u in self._unavailable.items() if p in playlists}
         for playlist_id in sorted(playlists):
             known = self._membership.get(playlist_id)
             if known and (not full or now - known[0] < max_age):
+                continue
+            failed = self._unavailable.get(playlist_id)
+            if failed and now - failed[0] < max_age:
+                self._fail_watches(watches, playlist_id, failed[1], report)
                 continue
             try:
                 ids = self.client.playlist_video_ids(playlist_id)
             except PlaylistUnavailable as exc:
                 self._membership.pop(playlist_id, None)
                 reason = f"{exc.reason or 'playlistNotFound'}: playlist {playlist_id} not found"
-                for watch in watches:
-                    if watch.playlist_id == playlist_id:
-                        report.watch_errors[watch.id] = reason
+                self._unavailable[playlist_id] = (now, reason)
+                self._fail_watches(watches, playlist_id, reason, report)
                 continue
             report.playlists_listed += 1
+            self._unavailable.pop(playlist_id, None)
             self._membership[playlist_id] = (now, ids)
+
+    @staticmethod
+    def _fail_watches(
+        watches: list[WatchRow], playlist_id: str, reason: str, report: CycleReport
+    ) -> None:
+        for watch in watches:
+            if watch.playlist_id == playlist_id:
+                report.watch_errors[watch.id] = reason
 
     def _block(self, until: datetime | None, reason: str | None) -> None:
         """Pauses polling until ``until`` (None: resume) and says why in `status()`."""
