@@ -79,11 +79,15 @@ class SendResult:
 
 
 def supports_markdown(plugin: apprise.plugins.NotifyBase) -> bool:
-    """True where the channel renders Markdown, or HTML that apprise converts Markdown into."""
+    """True where the channel renders Markdown, or HTML that apprise converts Markdown into.
+
+    Judged by the channel's preferred (first) format: Slack (Markdown), Telegram and email
+    (HTML) get Markdown; ntfy, and webhooks (json://, form://) that pass text on as it is,
+    get plain text.
+    """
     formats = plugin.notify_format
-    if not isinstance(formats, (tuple, list)):
-        formats = (formats,)
-    return any(f in (apprise.NotifyFormat.MARKDOWN, apprise.NotifyFormat.HTML) for f in formats)
+    preferred = formats[0] if isinstance(formats, (tuple, list)) else formats
+    return preferred in (apprise.NotifyFormat.MARKDOWN, apprise.NotifyFormat.HTML)
 
 
 def body_limit(plugin: apprise.plugins.NotifyBase, title: str) -> int:

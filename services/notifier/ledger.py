@@ -42,8 +42,8 @@ SETTLED = (DELIVERED, FAILED, DEAD)
 
 
 def db_now() -> datetime:
-    """Now as the database stores it: naive UTC, with microseconds."""
-    return datetime.now(UTC).replace(tzinfo=None)
+    """Now, aware UTC with microseconds (the models' datetime columns refuse naive values)."""
+    return datetime.now(UTC)
 
 
 def event_id(change: VideoChange) -> str:
