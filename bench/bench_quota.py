@@ -129,7 +129,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, serve_in_thread() as base_url:
         for n, (name, playlists) in enumerate(scenarios.items()):
             sim = SimControl(base_url)
-            sim.http.post("/_sim/reset").raise_for_status()
+            sim.reset()
             db_url = f"sqlite:///{Path(tmp) / f'bench{n}.db'}"
             if args.bootstrap:
                 topic = f"bench-youtube_videos-{uuid.uuid4().hex[:8]}"

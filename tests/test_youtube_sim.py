@@ -209,3 +209,16 @@ def test_cli_serves_the_simulator(tmp_path):
         process.terminate()
         output = process.communicate(timeout=10)[0].decode()
     assert KEY not in output  # no access log with the key in it
+
+
+def test_drift_moves_counts_but_keeps_nulls(sim):
+    a, b = ids(2)
+    sim.add_playlist("PLd", [sim_video(a, likes=10, comments=5, views=100), sim_video(b)])
+    sim.patch_video(b, likes=None, comments=None)
+    assert sim.drift(views=50, likes=5, comments=5, seed=1) == 2
+    body = get(sim, "videos", part="statistics", id=f"{a},{b}").json()
+    stats = {item["id"]: item["statistics"] for item in body["items"]}
+    assert 100 <= int(stats[a]["viewCount"]) <= 150 and 10 <= int(stats[a]["likeCount"]) <= 15
+    assert "likeCount" not in stats[b] and "commentCount" not in stats[b]
+    sim.reset()
+    assert sim.units() == 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -384,6 +385,15 @@ class QuotaIn(BaseModel):
     units_used: int | None = Field(default=None, ge=0)
 
 
+class DriftIn(BaseModel):
+    """Upper bounds of the random increments `POST /_sim/drift` applies to every video."""
+
+    views: int = Field(default=100, ge=0)
+    likes: int = Field(default=3, ge=0)
+    comments: int = Field(default=1, ge=0)
+    seed: int | None = None
+
+
 class KeysIn(BaseModel):
     valid_keys: list[str] | None = None
 
@@ -517,6 +527,23 @@ def create_app(state: SimState | None = None) -> FastAPI:
         """Only these keys are valid (null: any non-empty key)."""
         sim().valid_keys = set(body.valid_keys) if body.valid_keys is not None else None
         return {"valid_keys": len(body.valid_keys) if body.valid_keys is not None else None}
+
+    @app.post("/_sim/drift")
+    async def drift(body: DriftIn) -> dict:
+        """Moves every public video's counts up by a random amount (for demos): hidden likes
+        and disabled comments stay null."""
+        rng = random.Random(body.seed)
+        moved = 0
+        for video in sim().videos.values():
+            if video.privacy != "public":
+                continue
+            video.views += rng.randint(0, body.views)
+            if video.likes is not None:
+                video.likes += rng.randint(0, body.likes)
+            if video.comments is not None:
+                video.comments += rng.randint(0, body.comments)
+            moved += 1
+        return {"videos": moved}
 
     @app.post("/_sim/reset", status_code=204)
     async def reset() -> None:

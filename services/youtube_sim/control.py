@@ -62,5 +62,12 @@ class SimControl:
     def set_keys(self, valid_keys: list[str] | None) -> None:
         self.http.put("/_sim/keys", json={"valid_keys": valid_keys}).raise_for_status()
 
+    def drift(self, **bounds: int) -> int:
+        """Random increments to every public video (``views=``, ``likes=``, ``comments=``)."""
+        return self.http.post("/_sim/drift", json=bounds).raise_for_status().json()["videos"]
+
+    def reset(self) -> None:
+        self.http.post("/_sim/reset").raise_for_status()
+
     def close(self) -> None:
         self.http.close()
