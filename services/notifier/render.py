@@ -55,6 +55,14 @@ class Rendered:
     body_format: str
 
 
+_MARKDOWN_SPECIAL = "\\`*_{}[]<>()#+-.!|~"
+
+
+def escape_markdown(text: str) -> str:
+    """A video title as literal Markdown text (titles are user content: ``*NEW*``, ``a_b``)."""
+    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in text)
+
+
 def _line(change: MetricChange, markdown: bool) -> str:
     metric = f"**{change.metric}**" if markdown else change.metric
     return f"{metric}: {change.previous} → {change.current} ({change.delta:+d})"
@@ -64,10 +72,14 @@ def _summary(alert: VideoAlert) -> str:
     return ", ".join(f"{c.metric} {c.delta:+d}" for c in alert.changes)
 
 
-def alert_title(alerts: list[VideoAlert]) -> str:
-    """``"<video title>: likes +3"`` for one video; ``"N videos changed"`` for a digest."""
+def alert_title(alerts: list[VideoAlert], markdown: bool = False) -> str:
+    """``"<video title>: likes +3"`` for one video; ``"N videos changed"`` for a digest.
+
+    apprise reads the title as Markdown too when the body is Markdown, hence the escaping.
+    """
     if len(alerts) == 1:
-        return f"{alerts[0].name}: {_summary(alerts[0])}"
+        name = escape_markdown(alerts[0].name) if markdown else alerts[0].name
+        return f"{name}: {_summary(alerts[0])}"
     return f"{len(alerts)} videos changed"
 
 
@@ -77,7 +89,7 @@ def _blocks(alerts: list[VideoAlert], markdown: bool) -> list[str]:
     for alert in alerts:
         lines = []
         if len(alerts) > 1:
-            lines.append(f"**{alert.name}**" if markdown else alert.name)
+            lines.append(f"**{escape_markdown(alert.name)}**" if markdown else alert.name)
         lines.extend(_line(c, markdown) for c in alert.changes)
         lines.append(alert.link)
         blocks.append("\n".join(lines))
@@ -90,7 +102,7 @@ def render(alerts: list[VideoAlert], markdown: bool, limit: int | None = None) -
     Whole videos are dropped from the end (with a "… and N more" line) before anything is cut
     inside one, so every video shown keeps its link.
     """
-    title = alert_title(alerts)
+    title = alert_title(alerts, markdown)
     blocks = _blocks(alerts, markdown)
     body = "\n\n".join(blocks)
     if limit is None or len(body) <= limit:
@@ -112,7 +124,7 @@ def render(alerts: list[VideoAlert], markdown: bool, limit: int | None = None) -
 def render_for(plugin: apprise.plugins.NotifyBase, alerts: list[VideoAlert]) -> Rendered:
     """The alert in the format the channel speaks, within its length limit."""
     markdown = supports_markdown(plugin)
-    title = alert_title(alerts)
+    title = alert_title(alerts, markdown)
     limit = body_limit(plugin, title)
     if markdown:
         limit = int(limit * (1 - MARKDOWN_HEADROOM))
