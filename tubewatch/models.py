@@ -25,6 +25,9 @@ class ApiKey(SQLModel, table=True):
     prefix: str = Field(description="first characters of the key, to tell keys apart")
     created_at: datetime = Field(default_factory=utc_now)
     revoked: bool = False
+    last_used_at: datetime | None = Field(
+        default=None, description="when the key last authenticated (to the minute)"
+    )
 
 
 class Watch(SQLModel, table=True):
