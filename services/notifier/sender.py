@@ -185,8 +185,11 @@ class Sender:
                 with lock:
                     busy = len(inflight)
                 if busy < self.workers:
+                    # Claim only what the free workers start on soon: a claimed row waiting
+                    # in the pool's queue past its lease would be claimed (and sent) again.
+                    limit = min(self.claim_limit, (self.workers - busy) * 4)
                     try:
-                        rows = ledger.claim(self.engine, self.claim_limit, self.lease_s)
+                        rows = ledger.claim(self.engine, limit, self.lease_s)
                     except Exception:
                         log.exception("claiming deliveries failed; retrying shortly")
                         rows = []
