@@ -1,7 +1,8 @@
 """A request-body size limit, as plain ASGI middleware.
 
 Checked on the declared Content-Length and again on the bytes actually received (chunked
-uploads declare none), so nothing larger than the limit is ever buffered.
+uploads declare none), so nothing larger than the limit is ever buffered. Bodies are small
+JSON documents, so reading them before the app does costs nothing.
 """
 
 from __future__ import annotations
@@ -11,10 +12,6 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 DEFAULT_MAX_BODY = 64 * 1024
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 class BodySizeLimit:
@@ -49,26 +46,30 @@ class BodySizeLimit:
                 if declared > self.max_body:
                     await self._reject(send)
                     return
+        # Read the body here (at most max_body bytes), then replay it to the app: an error
+        # raised inside the app's receive would be turned into a 400 by FastAPI's body parser.
+        chunks: list[bytes] = []
         received = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
+        more = True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body:
-                    raise BodyTooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
+            if message["type"] != "http.request":
+                break  # client gone: let the app see the disconnect
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self.max_body:
                 await self._reject(send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
