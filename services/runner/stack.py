@@ -1,0 +1,108 @@
+"""`Stack`: api + poller + change engine + notifier in one process.
+
+Each worker runs `run(stop)` in a thread of its own; the API is served by uvicorn in the
+calling thread, which also receives SIGINT/SIGTERM. Shutdown order: the API stops taking
+requests, then `stop` is set and every worker finishes what it has in flight (the poller its
+cycle, the change engine its batch and offsets, the notifier its sends and records) before
+the process exits. A worker that dies takes the process down with it (exit code 1), so a
+supervisor's restart policy brings it back whole instead of running half a pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import uvicorn
+from tubewatch.api.main import create_app
+from tubewatch.changes.cli import build_engine
+from tubewatch.notifier.service import Notifier
+from tubewatch.poller.service import Poller
+
+from tubewatch.bus import bus_from_settings
+from tubewatch.db import get_engine, init_db
+from tubewatch.settings import Settings
+
+log = logging.getLogger(__name__)
+
+JOIN_TIMEOUT_S = 30
+
+
+@dataclass
+class Worker:
+    name: str
+    service: object  # has run(stop: threading.Event)
+    thread: threading.Thread | None = None
+    error: BaseException | None = field(default=None)
+
+
+class Stack:
+    """Builds every service on one database and one bus (Kafka or the embedded default)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.engine = get_engine(settings.database_url)
+        init_db(self.engine)
+        self.bus = bus_from_settings(settings)
+        self.bus.ensure_topics()
+        self.stop = threading.Event()
+        self.app = create_app(settings)
+        self.workers = [
+            Worker("poller", Poller(settings, self.engine, self.bus)),
+            Worker("changes", build_engine(settings, self.bus)),
+            Worker("notifier", Notifier(settings, self.engine, self.bus)),
+        ]
+        self._server: uvicorn.Server | None = None
+        self.failed = False
+
+    def start_workers(self) -> None:
+        for worker in self.workers:
+            worker.thread = threading.Thread(
+                target=self._run_worker, args=(worker,), name=f"tubewatch-{worker.name}"
+            )
+            worker.thread.start()
+        log.info("running poller, changes and notifier on %s", self.bus.describe())
+
+    def _run_worker(self, worker: Worker) -> None:
+        try:
+            worker.service.run(self.stop)
+        except BaseException as exc:  # noqa: BLE001 - reported, then the whole stack stops
+            worker.error = exc
+            self.failed = True
+            log.exception("%s stopped with an error; shutting the stack down", worker.name)
+            self.stop.set()
+            if self._server is not None:
+                self._server.should_exit = True
+
+    def serve(self, host: str, port: int, log_level: str = "info") -> int:
+        """Serve the API until a signal (or a worker failure), then stop everything."""
+        config = uvicorn.Config(
+            self.app, host=host, port=port, log_level=log_level, access_log=False
+        )
+        self._server = uvicorn.Server(config)
+        self.start_workers()
+        try:
+            self._server.run()
+        finally:
+            self.shutdown()
+        return 1 if self.failed else 0
+
+    def wait_until_serving(self, timeout_s: float = 30) -> None:
+        """Blocks until the API accepts connections (for helpers that call it)."""
+        deadline = time.monotonic() + timeout_s
+        while self._server is None or not self._server.started:
+            if time.monotonic() > deadline or self.stop.is_set():
+                raise RuntimeError("the API did not start")
+            time.sleep(0.05)
+
+    def shutdown(self) -> None:
+        """Stop the workers and wait for them to save what is in flight (each closes itself)."""
+        self.stop.set()
+        for worker in self.workers:
+            if worker.thread is not None:
+                worker.thread.join(JOIN_TIMEOUT_S)
+                if worker.thread.is_alive():
+                    log.error("%s did not stop within %ss", worker.name, JOIN_TIMEOUT_S)
+        log.info("tubewatch stopped")

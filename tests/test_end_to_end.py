@@ -1,0 +1,208 @@
+"""End to end: the real CLI processes, real HTTP, the simulator and a local receiver.
+
+1. On the real broker, api, poller, changes and notifier each run as their own process.
+2. `tubewatch run` alone, on the embedded default (no broker).
+
+In both: mint a key with `tubewatch keys create`, POST /watches with a json:// target, move
+likes on the simulator, and the alert arrives at the receiver naming previous and current
+counts.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from receivers import HttpReceiver
+from tubewatch.youtube_sim.control import SimControl, sim_video
+from tubewatch.youtube_sim.server import serve_in_thread
+
+TUBEWATCH = [sys.executable, "-m", "tubewatch.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def unique_video_id() -> str:
+    return ("e2e" + uuid.uuid4().hex)[:11]
+
+
+def unique_playlist_id() -> str:
+    return "PL" + uuid.uuid4().hex + "00"
+
+
+@contextmanager
+def processes(env: dict[str, str], logs: Path, *commands: list[str]) -> Iterator[None]:
+    """Starts each command as a process with its output in logs/<n>.log; stops them all."""
+    started = []
+    try:
+        for i, command in enumerate(commands):
+            log_file = open(logs / f"{i}-{command[0]}.log", "wb")  # noqa: SIM115
+            started.append(
+                (
+                    subprocess.Popen(
+                        [*TUBEWATCH, *command], env=env, stdout=log_file, stderr=subprocess.STDOUT
+                    ),
+                    log_file,
+                )
+            )
+        yield
+    finally:
+        for proc, _ in started:
+            proc.terminate()
+        for proc, log_file in started:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log_file.close()
+
+
+def dump_logs(logs: Path) -> str:
+    return "\n".join(
+        f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(logs.glob("*.log"))
+    )
+
+
+def mint_key(env: dict[str, str]) -> str:
+    result = subprocess.run(
+        [*TUBEWATCH, "keys", "create", "--name", "e2e-owner"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return result.stdout.strip().splitlines()[-1]
+
+
+def wait_until(predicate, timeout_s: float, what: str, logs: Path):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    pytest.fail(f"timed out waiting for {what}\n{dump_logs(logs)}")
+
+
+def api_up(api: str) -> bool:
+    try:
+        return httpx.get(f"{api}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def scenario(
+    api: str, env: dict[str, str], sim: SimControl, receiver: HttpReceiver, logs: Path
+) -> None:
+    """The user's story, the same on both deployments."""
+    video_a, video_b = unique_video_id(), unique_video_id()
+    playlist = unique_playlist_id()
+    sim.add_playlist(
+        playlist,
+        [
+            sim_video(video_a, "Alpha", likes=100, comments=7, views=1000),
+            sim_video(video_b, "Beta", likes=50, comments=2, views=500),
+        ],
+    )
+    wait_until(lambda: api_up(api), 60, "the API", logs)
+    key = mint_key(env)
+    auth = {"Authorization": f"Bearer {key}"}
+
+    created = httpx.post(
+        f"{api}/watches",
+        headers=auth,
+        timeout=10,
+        json={
+            "playlist_id": playlist,
+            "label": "e2e",
+            "notify": [receiver.url("json", "/e2e")],
+            "metrics": ["likes", "comments"],
+        },
+    )
+    assert created.status_code == 201, created.text
+    watch = created.json()
+    assert "/e2e" not in str(watch), "targets must be redacted"
+
+    def first_snapshot_seen():
+        videos = httpx.get(f"{api}/watches/{watch['id']}/videos", headers=auth, timeout=5)
+        return (
+            videos.status_code == 200
+            and {v["video_id"]: v for v in videos.json()}.get(video_a, {}).get("likes") == 100
+        )
+
+    wait_until(first_snapshot_seen, 60, "the first snapshot of the playlist", logs)
+    time.sleep(1.5)  # let the change engine see the first snapshot before the count moves
+    sim.patch_video(video_a, likes=105)
+
+    alerts = wait_until(lambda: receiver.to("/e2e"), 60, "the alert", logs)
+    message = alerts[0].message
+    assert "Alpha" in message or "Alpha" in alerts[0].title
+    assert "100" in message and "105" in message and "+5" in message
+    assert f"https://youtu.be/{video_a}" in message
+    time.sleep(2)
+    assert len(receiver.to("/e2e")) == 1, "one change, one alert"
+
+    deliveries = httpx.get(f"{api}/deliveries", headers=auth, timeout=5).json()
+    assert [d["status"] for d in deliveries] == ["delivered"]
+
+
+@pytest.fixture
+def base_env(tmp_path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUBEWATCH_")}
+    env.update(
+        {
+            "TUBEWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'e2e.db'}",
+            "TUBEWATCH_YOUTUBE_API_KEY": "e2e-key",
+            "TUBEWATCH_POLL_INTERVAL_S": "1",
+            "TUBEWATCH_ALLOW_PRIVATE_TARGETS": "true",
+            "TUBEWATCH_SECRET_KEY": "e2e-secret",
+            "TUBEWATCH_DATA_DIR": str(tmp_path / "data"),
+            "TUBEWATCH_DIGEST_WINDOW_S": "0.5",
+        }
+    )
+    return env
+
+
+def test_four_services_as_processes_on_kafka(kafka_bootstrap, base_env, tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    api_port = free_port()
+    with serve_in_thread() as sim_url, HttpReceiver() as receiver:
+        sim = SimControl(sim_url)
+        env = {
+            **base_env,
+            "TUBEWATCH_KAFKA_BOOTSTRAP": kafka_bootstrap,
+            "TUBEWATCH_YOUTUBE_API_URL": sim.api_url,
+        }
+        with processes(
+            env, logs, ["api", "--port", str(api_port)], ["poller"], ["changes"], ["notifier"]
+        ):
+            scenario(f"http://127.0.0.1:{api_port}", env, sim, receiver, logs)
+        assert "e2e-key" not in dump_logs(logs), "the API key must never be logged"
+
+
+def test_tubewatch_run_on_the_embedded_default(base_env, tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    port = free_port()
+    with serve_in_thread() as sim_url, HttpReceiver() as receiver:
+        sim = SimControl(sim_url)
+        env = {**base_env, "TUBEWATCH_YOUTUBE_API_URL": sim.api_url}
+        with processes(env, logs, ["run", "--port", str(port)]):
+            scenario(f"http://127.0.0.1:{port}", env, sim, receiver, logs)
+        assert "e2e-key" not in dump_logs(logs), "the API key must never be logged"
