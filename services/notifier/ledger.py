@@ -9,7 +9,7 @@ The row is what makes delivery trustworthy:
 - `claim` hands due rows to a sender and leases them (``next_attempt_at`` pushed ``lease_s``
   ahead), so that another notifier instance does not send them at the same time; a sender that
   dies leaves the lease to expire and the rows are picked up again.
-- `save_outcome` writes what each target answered. Per-target results live in the row's
+- `save_outcomes` writes what each target answered. Per-target results live in the row's
   ``payload["targets"]`` (keyed by a keyed hash of the target URL, never the URL), so a retry
   only goes to the targets that have not received the alert yet.
 
@@ -121,33 +121,35 @@ def record(
 
 
 def claim(engine: Engine, limit: int, lease_s: float) -> list[Delivery]:
-    """Due ``retrying`` rows, leased to the caller for ``lease_s`` seconds (oldest due first)."""
+    """Due ``retrying`` rows, leased to the caller for ``lease_s`` seconds (oldest due first).
+
+    One ``UPDATE … WHERE id IN (due rows) AND still due … RETURNING``: a row another instance
+    leased between our select and our update is no longer due, so it is not returned twice.
+    """
     now = db_now()
     lease_until = now + timedelta(seconds=lease_s)
-    claimed = []
+    due = (
+        select(Delivery.id)
+        .where(Delivery.status == RETRYING, Delivery.next_attempt_at <= now)
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    statement = (
+        update(Delivery)
+        .where(
+            Delivery.id.in_(due),
+            Delivery.status == RETRYING,
+            Delivery.next_attempt_at <= now,
+        )
+        .values(next_attempt_at=lease_until)
+        .returning(Delivery.id)
+    )
     with Session(engine, expire_on_commit=False) as session:
-        due = session.exec(
-            select(Delivery)
-            .where(Delivery.status == RETRYING, Delivery.next_attempt_at <= now)
-            .order_by(Delivery.next_attempt_at, Delivery.id)
-            .limit(limit)
-        ).all()
-        for row in due:
-            # Conditional on the value we read: if another instance leased it first, skip it.
-            taken = session.exec(
-                update(Delivery)
-                .where(
-                    Delivery.id == row.id,
-                    Delivery.status == RETRYING,
-                    Delivery.next_attempt_at == row.next_attempt_at,
-                )
-                .values(next_attempt_at=lease_until)
-            )
-            if taken.rowcount == 1:
-                row.next_attempt_at = lease_until
-                claimed.append(row)
+        ids = list(session.exec(statement).scalars())
+        claimed = session.exec(select(Delivery).where(Delivery.id.in_(ids))).all() if ids else []
         session.commit()
-    return claimed
+    return sorted(claimed, key=lambda r: r.id)
 
 
 @dataclass(frozen=True)
@@ -178,66 +180,72 @@ def _row_status(targets: dict) -> str:
     return DELIVERED
 
 
-def save_outcome(
-    engine: Engine,
-    delivery_ids: list[int],
-    results: dict[str, SendResult],
-    policy: RetryPolicy,
-    settle_error: str | None = None,
-    current_targets: set[str] | None = None,
-) -> list[Outcome]:
-    """Writes one attempt's per-target results into each row of a (digest) group.
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt at one (digest) group: its rows and what each target answered.
 
-    ``results`` maps target ids to what that target answered; ``settle_error`` settles rows as
-    ``failed`` without any target (deleted subscription, no targets). Targets still waiting
-    for a retry that are no longer in ``current_targets`` (removed from the subscription) are
-    dropped rather than waited for.
+    ``settle_error`` settles the rows as ``failed`` without any target (deleted subscription,
+    no targets). Targets still waiting for a retry that are not in ``current_targets``
+    (removed from the subscription) are dropped rather than waited for.
     """
+
+    delivery_ids: list[int]
+    results: dict[str, SendResult]
+    settle_error: str | None = None
+    current_targets: frozenset[str] | None = None
+
+
+def save_outcomes(engine: Engine, attempts: list[Attempt], policy: RetryPolicy) -> list[Outcome]:
+    """Writes the per-target results of several attempts into their rows, in one transaction."""
     now = db_now()
     outcomes = []
+    by_id = {i: attempt for attempt in attempts for i in attempt.delivery_ids}
+    if not by_id:
+        return []
     with Session(engine, expire_on_commit=False) as session:
-        rows = session.exec(select(Delivery).where(Delivery.id.in_(delivery_ids))).all()
+        rows = session.exec(select(Delivery).where(Delivery.id.in_(by_id))).all()
         for row in rows:
             if row.status in SETTLED:
                 continue
-            payload = dict(row.payload)
-            targets = dict(payload.get("targets") or {})
-            row.attempts += 1
-            for tid, result in results.items():
-                targets[tid] = {
-                    "target": result.target,
-                    "status": _target_state(result, row.attempts, policy),
-                    "error": result.error,
-                }
-            if current_targets is not None:
-                targets = {
-                    tid: t
-                    for tid, t in targets.items()
-                    if tid in current_targets or t["status"] != RETRYING
-                }
-            payload["targets"] = targets
-            row.payload = payload
-            row.status = FAILED if settle_error else _row_status(targets)
-            errors = [f"{t['target']}: {t['error']}" for t in targets.values() if t["error"]]
-            errors += [settle_error] if settle_error else []
-            row.error = "; ".join(errors)[:1000] or None
-            row.updated_at = now
-            retried = row.status == RETRYING
-            if retried:
-                retry_after = max(
-                    (r.retry_after for r in results.values() if r.retry_after is not None),
-                    default=None,
-                )
-                delay = policy.delay(row.attempts, retry_after)
-                row.next_attempt_at = now + timedelta(seconds=delay)
-            else:
-                row.next_attempt_at = None
-            if row.status == DELIVERED:
-                row.delivered_at = now
+            outcomes.append(_apply(row, by_id[row.id], policy, now))
             session.add(row)
-            outcomes.append(Outcome(row.id, row.status, payload, retried))
         session.commit()
     return outcomes
+
+
+def _apply(row: Delivery, attempt: Attempt, policy: RetryPolicy, now: datetime) -> Outcome:
+    payload = dict(row.payload)
+    targets = dict(payload.get("targets") or {})
+    row.attempts += 1
+    for tid, result in attempt.results.items():
+        targets[tid] = {
+            "target": result.target,
+            "status": _target_state(result, row.attempts, policy),
+            "error": result.error,
+        }
+    if attempt.current_targets is not None:
+        targets = {
+            tid: t
+            for tid, t in targets.items()
+            if tid in attempt.current_targets or t["status"] != RETRYING
+        }
+    payload["targets"] = targets
+    row.payload = payload
+    row.status = FAILED if attempt.settle_error else _row_status(targets)
+    errors = [f"{t['target']}: {t['error']}" for t in targets.values() if t["error"]]
+    errors += [attempt.settle_error] if attempt.settle_error else []
+    row.error = "; ".join(errors)[:1000] or None
+    row.updated_at = now
+    retried = row.status == RETRYING
+    if retried:
+        waits = [r.retry_after for r in attempt.results.values() if r.retry_after is not None]
+        delay = policy.delay(row.attempts, max(waits, default=None))
+        row.next_attempt_at = now + timedelta(seconds=delay)
+    else:
+        row.next_attempt_at = None
+    if row.status == DELIVERED:
+        row.delivered_at = now
+    return Outcome(row.id, row.status, payload, retried)
 
 
 def settled_targets(row: Delivery) -> set[str]:
