@@ -6,6 +6,8 @@ If `test_head_matches_the_models` fails, a model changed without a revision: gen
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -144,3 +146,19 @@ def test_the_api_works_on_postgresql(postgres_url, tmp_path):
         assert client.get("/readyz").json()["checks"]["database"] == "ok"
         assert client.delete(f"/watches/{watch['id']}", headers=alice).status_code == 204
         assert client.get("/subscriptions", headers=alice).json() == []
+
+
+def test_processes_starting_together_migrate_once(any_db_url):
+    """Four processes upgrade one fresh database at the same moment: all succeed."""
+    code = (
+        "import sys; from tubewatch.db import get_engine, init_db; init_db(get_engine(sys.argv[1]))"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, any_db_url], stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    errors = [p.communicate(timeout=120)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], "\n".join(errors)[-3000:]
+    engine = get_engine(any_db_url)
+    assert current_revision(engine) == head_revision()
+    assert _diff(engine) == []

@@ -8,7 +8,10 @@ working; `tests/test_api_migrations.py` fails when the models and the revisions 
 
 from __future__ import annotations
 
+import fcntl
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -16,9 +19,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
 import tubewatch.models  # noqa: F401  (registers the tables)
@@ -29,6 +31,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # The first revision: a database `SQLModel.metadata.create_all` made before migrations
 # existed, and that differs from the models, is stamped with it, then upgraded.
 INITIAL_REVISION = "0001"
+_PG_LOCK_KEY = 0x7475626577617463  # "tubewatc": the advisory lock migrations take
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -52,16 +55,40 @@ def current_revision(engine: Engine) -> str | None:
 def upgrade_to_head(engine: Engine, revision: str = "head") -> None:
     """Upgrades the database to ``revision`` (default: the latest).
 
-    Safe to call from several processes at once: a loser of the race that finds the database
-    already at the target carries on.
+    Several processes (api, poller, notifier) may start at once on one database: the upgrade
+    runs under a lock (a file lock on the SQLite file, an advisory lock on PostgreSQL), so one
+    of them migrates and the others then find the schema current.
     """
-    try:
+    with _migration_lock(engine):
         _upgrade(engine, revision)
-    except DBAPIError:
-        if revision == "head" and current_revision(engine) == head_revision():
-            log.info("schema upgraded concurrently by another process")
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    if engine.dialect.name == "sqlite":
+        path = engine.url.database
+        if not path or path == ":memory:" or path.startswith("file:"):
+            yield  # one connection, one process: nothing to race with
             return
-        raise
+        # flock is independent of SQLite's own (fcntl) locks; the file is the database itself,
+        # so no lock file is left behind. Opening for append creates it if missing.
+        with open(path, "ab") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    elif engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _PG_LOCK_KEY})
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _PG_LOCK_KEY})
+                connection.commit()
+    else:
+        yield
 
 
 def _upgrade(engine: Engine, revision: str) -> None:
