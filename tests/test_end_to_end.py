@@ -11,6 +11,7 @@ counts.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -44,9 +45,11 @@ def unique_playlist_id() -> str:
 
 
 @contextmanager
-def processes(env: dict[str, str], logs: Path, *commands: list[str]) -> Iterator[None]:
-    """Starts each command as a process with its output in logs/<n>.log; stops them all."""
+def processes(env: dict[str, str], logs: Path, *commands: list[str]) -> Iterator[dict]:
+    """Starts each command as a process with its output in logs/<n>.log; stops them all with
+    SIGTERM and fills the yielded dict with their exit codes (a clean shutdown is 0)."""
     started = []
+    exit_codes: dict[str, int] = {}
     try:
         for i, command in enumerate(commands):
             log_file = open(logs / f"{i}-{command[0]}.log", "wb")  # noqa: SIM115
@@ -58,16 +61,16 @@ def processes(env: dict[str, str], logs: Path, *commands: list[str]) -> Iterator
                     log_file,
                 )
             )
-        yield
+        yield exit_codes
     finally:
         for proc, _ in started:
             proc.terminate()
         for proc, log_file in started:
             try:
-                proc.wait(30)
+                exit_codes[proc.args[len(TUBEWATCH)]] = proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-                proc.wait()
+                exit_codes[proc.args[len(TUBEWATCH)]] = proc.wait()
             log_file.close()
 
 
@@ -203,6 +206,39 @@ def test_tubewatch_run_on_the_embedded_default(base_env, tmp_path):
     with serve_in_thread() as sim_url, HttpReceiver() as receiver:
         sim = SimControl(sim_url)
         env = {**base_env, "TUBEWATCH_YOUTUBE_API_URL": sim.api_url}
-        with processes(env, logs, ["run", "--port", str(port)]):
+        with processes(env, logs, ["run", "--port", str(port)]) as exit_codes:
             scenario(f"http://127.0.0.1:{port}", env, sim, receiver, logs)
+        assert exit_codes == {"run": 0}, dump_logs(logs)
+        assert "tubewatch stopped" in dump_logs(logs)
         assert "e2e-key" not in dump_logs(logs), "the API key must never be logged"
+
+
+def test_demo_streams_alerts_to_the_terminal(tmp_path):
+    """The README's first command: alerts appear within seconds, with no key and no network."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUBEWATCH_")}
+    proc = subprocess.Popen(
+        [*TUBEWATCH, "demo", "--port", str(free_port())],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "https://youtu.be/" in line:
+                break
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+    output = "".join(lines) + rest
+    assert "tubewatch demo is running" in output
+    assert "🔔" in output and "→" in output and "https://youtu.be/" in output, output[-3000:]
+    assert proc.returncode == 0, output[-3000:]
+    assert "Traceback" not in output

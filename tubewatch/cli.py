@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     # httpx logs full request URLs (with the API key) at INFO: keep it quiet.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter at every start
     module_name = COMMANDS[args.command][0]
     try:
         module = importlib.import_module(module_name)

@@ -125,6 +125,7 @@ class Poller:
         self._last: CycleReport | None = None
         self._last_error: str | None = None
         self._projected: int | None = None
+        self._interval_s: float | None = None  # the last planned interval (logged on change)
 
     # -- bookkeeping -------------------------------------------------------------------------
 
@@ -447,8 +448,10 @@ class Poller:
         )
         self._projected = plan.projected_units_today
         self._next_full_at = now + timedelta(seconds=plan.interval_s)
+        previous, self._interval_s = self._interval_s, plan.interval_s
+        moved = previous is None or abs(plan.interval_s - previous) > 0.1 * previous
         if plan.interval_s > self.settings.poll_interval_s:
-            log.info(
+            (log.info if moved else log.debug)(
                 "poll interval stretched to %.0fs to stay within %d units today (projected %d)",
                 plan.interval_s,
                 self.settings.quota_units_per_day,

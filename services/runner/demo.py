@@ -118,6 +118,8 @@ class Activity:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.log_level.upper() == "INFO":  # the default: let the alerts stand out
+        logging.getLogger().setLevel(logging.WARNING)
     register_console_channel()
     data_dir = Path(tempfile.mkdtemp(prefix="tubewatch-demo-"))
     with serve_in_thread() as sim_url:

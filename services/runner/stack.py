@@ -10,7 +10,9 @@ supervisor's restart policy brings it back whole instead of running half a pipel
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,6 +30,16 @@ from tubewatch.settings import Settings
 log = logging.getLogger(__name__)
 
 JOIN_TIMEOUT_S = 30
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal capture: uvicorn re-raises a captured SIGTERM after it
+    stops, which would kill the process before the workers save what is in flight. The stack
+    installs its handlers instead (`Stack.serve`)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
 
 
 @dataclass
@@ -72,16 +84,27 @@ class Stack:
             worker.error = exc
             self.failed = True
             log.exception("%s stopped with an error; shutting the stack down", worker.name)
-            self.stop.set()
-            if self._server is not None:
-                self._server.should_exit = True
+            self.request_stop()
+
+    def request_stop(self, signum: int | None = None, _frame=None) -> None:
+        """Ask everything to stop (signal handler too); a second signal makes uvicorn hurry."""
+        if signum is not None:
+            log.info("received %s, stopping", signal.Signals(signum).name)
+        if self._server is not None and self._server.should_exit:
+            self._server.force_exit = True
+        self.stop.set()
+        if self._server is not None:
+            self._server.should_exit = True
 
     def serve(self, host: str, port: int, log_level: str = "info") -> int:
         """Serve the API until a signal (or a worker failure), then stop everything."""
         config = uvicorn.Config(
             self.app, host=host, port=port, log_level=log_level, access_log=False
         )
-        self._server = uvicorn.Server(config)
+        self._server = _Server(config)
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, self.request_stop)
         self.start_workers()
         try:
             self._server.run()
