@@ -523,8 +523,10 @@ def test_health_and_metrics_need_no_key(api):
     assert api.client.get("/healthz").json() == {"status": "ok"}
     ready = api.client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok"}
+    api.client.get("/watches/12345", headers=api.alice)
     metrics = api.client.get("/metrics")
     assert metrics.status_code == 200 and "python_info" in metrics.text
+    assert 'route="/watches/{watch_id}",status="404"' in metrics.text
 
 
 def test_readyz_checks_the_broker(database_url, tmp_path, kafka_bootstrap):
@@ -561,3 +563,28 @@ def test_over_real_http(api_settings):
         listed = httpx.get(f"{server.url}/watches", headers=headers).json()
         assert [w["id"] for w in listed] == [created.json()["id"]]
         assert httpx.get(f"{server.url}/watches").status_code == 401
+
+
+def test_keys_create_command_line(api, tmp_path):
+    """The real command: the key alone on the last line of stdout, and it works."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "TUBEWATCH_DATABASE_URL": api.settings.database_url,
+        "TUBEWATCH_DATA_DIR": str(tmp_path / "data"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "tubewatch.cli", "keys", "create", "--name", "erin"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    key = result.stdout.splitlines()[-1]
+    assert key.startswith("tw_") and key.strip() == key
+    assert key not in result.stderr
+    assert api.client.get("/watches", headers=auth(key)).json() == []

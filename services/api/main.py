@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.engine import Engine
 from tubewatch.api.limits import DEFAULT_MAX_BODY, BodySizeLimit
+from tubewatch.api.metrics import RequestMetrics
 from tubewatch.api.routes import deliveries, health, quota, subscriptions, watches
 
 from tubewatch import __version__
@@ -91,6 +92,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _server_error)
     app.add_middleware(BodySizeLimit, max_body=max_body)
+    app.add_middleware(RequestMetrics)  # outermost: counts the 413s too
     for module in (watches, subscriptions, deliveries, quota, health):
         app.include_router(module.router)
     return app
