@@ -157,11 +157,25 @@ def send_to_target(
     apprise converts the Markdown body to what the channel speaks (HTML for email, plain text
     where nothing richer is supported). Errors apprise logs are captured, redacted and returned.
     """
-    shown = redact_target(url)
     try:
         plugin = validate_target(url, allow_private)
     except TargetError as exc:
-        return SendResult(shown, False, str(exc), permanent=True)
+        return SendResult(redact_target(url), False, str(exc), permanent=True)
+    return send_with_plugin(plugin, url, title, body, body_format)
+
+
+def send_with_plugin(
+    plugin: apprise.plugins.NotifyBase,
+    url: str,
+    title: str,
+    body: str,
+    body_format: str = apprise.NotifyFormat.MARKDOWN,
+) -> SendResult:
+    """`send_to_target` for a plugin that `validate_target` already returned for ``url``.
+
+    Saves parsing the URL a second time on a sender's hot path.
+    """
+    shown = redact_target(url)
     _install_retry_after_hook()
     _install_log_capture()
     _capture.active, _capture.retry_after, _capture.lines = True, None, []

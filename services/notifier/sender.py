@@ -27,7 +27,7 @@ from tubewatch.notifier.retry import RetryPolicy
 
 from tubewatch.models import Delivery, Subscription
 from tubewatch.secrets import TargetCipher, redact_target
-from tubewatch.targets import SendResult, TargetError, send_to_target, validate_target
+from tubewatch.targets import SendResult, TargetError, send_with_plugin, validate_target
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +121,7 @@ class Sender:
         except TargetError as exc:
             return SendResult(redact_target(url), False, str(exc), permanent=True)
         rendered = render_for(plugin, alerts)
-        return send_to_target(
-            url, rendered.title, rendered.body, self.allow_private, rendered.body_format
-        )
+        return send_with_plugin(plugin, url, rendered.title, rendered.body, rendered.body_format)
 
     def attempt(self, group: Group) -> ledger.Attempt:
         """Sends one group's alert to each target it still owes it to (a worker's job)."""

@@ -120,8 +120,12 @@ class Notifier:
             self.sender.wake.set()
         return recorded
 
-    def process_batch(self, timeout_s: float = 0.5) -> int:
-        """One consumer step: poll, match, record, then commit. Returns messages consumed."""
+    def process_batch(self, timeout_s: float = 0.1) -> int:
+        """One consumer step: poll, match, record, then commit. Returns messages consumed.
+
+        The poll returns after ``timeout_s`` at the latest even with a short batch: that bounds
+        the latency a quiet topic adds to an alert.
+        """
         batch = self.consumer.poll_batch(self.batch_size, timeout_s)
         if not batch:
             return 0
