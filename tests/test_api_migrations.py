@@ -20,7 +20,7 @@ from tubewatch.api.main import create_app
 from tubewatch.api.migrate import current_revision, head_revision, upgrade_to_head
 
 from tests.api_fixtures import auth, make_settings, mint
-from tubewatch.db import get_engine, init_db
+from tubewatch.db import all_tables, get_engine, init_db
 from tubewatch.models import ApiKey, Delivery, QuotaDay, Subscription, Video, Watch, WatchVideo
 
 pytest_plugins = ["tests.api_fixtures"]
@@ -28,7 +28,7 @@ pytest_plugins = ["tests.api_fixtures"]
 
 def _diff(engine) -> list:
     with engine.connect() as connection:
-        return compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+        return compare_metadata(MigrationContext.configure(connection), all_tables())
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

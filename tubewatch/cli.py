@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter at every start
+    # apprise logs whole target URLs (tokens included) at DEBUG: never let those through.
+    logging.getLogger("apprise").setLevel(max(logging.INFO, logging.getLogger().level))
     module_name = COMMANDS[args.command][0]
     try:
         module = importlib.import_module(module_name)

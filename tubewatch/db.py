@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
-from sqlalchemy import event
+from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -29,6 +29,15 @@ def get_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def all_tables() -> MetaData:
+    """The metadata with every table tubewatch keeps: the shared models, the embedded bus's
+    log and the change engine's state. Migrations are generated and checked against it."""
+    import tubewatch.changes.state  # noqa: F401
+    import tubewatch.embedded_bus  # noqa: F401
+
+    return SQLModel.metadata
 
 
 def init_db(engine: Engine) -> None:

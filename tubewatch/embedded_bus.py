@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from sqlalchemy import Index, LargeBinary, delete, insert, select, update
+from sqlalchemy import BigInteger, Index, LargeBinary, delete, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Column, Field, SQLModel
@@ -75,7 +75,7 @@ class BusTopic(SQLModel, table=True):
     __tablename__ = "bus_topic"
 
     name: str = Field(primary_key=True, max_length=249)
-    next_offset: int = Field(default=0)
+    next_offset: int = Field(default=0, sa_type=BigInteger)
 
 
 class BusRecord(SQLModel, table=True):
@@ -85,11 +85,11 @@ class BusRecord(SQLModel, table=True):
     __table_args__ = (Index("ix_bus_record_timestamp_ms", "timestamp_ms"),)
 
     topic: str = Field(primary_key=True, max_length=249)
-    offset: int = Field(primary_key=True)
+    offset: int = Field(primary_key=True, sa_type=BigInteger)
     key: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     value: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     headers: str | None = Field(default=None, description="JSON [[name, latin-1 value]]")
-    timestamp_ms: int
+    timestamp_ms: int = Field(sa_type=BigInteger)  # epoch ms pass 2**31
 
 
 class BusOffset(SQLModel, table=True):
@@ -99,7 +99,7 @@ class BusOffset(SQLModel, table=True):
 
     group_id: str = Field(primary_key=True, max_length=255)
     topic: str = Field(primary_key=True, max_length=249)
-    next_offset: int
+    next_offset: int = Field(sa_type=BigInteger)
 
 
 _TABLES = [BusTopic.__table__, BusRecord.__table__, BusOffset.__table__]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from tubewatch.messages import utc_now
@@ -76,9 +76,10 @@ class Video(SQLModel, table=True):
     title: str | None = None
     channel_title: str | None = None
     thumbnail: str | None = None
-    likes: int | None = None
-    comments: int | None = None
-    views: int | None = None
+    # BIGINT: view counts pass 2**31 (PostgreSQL's INTEGER) on the biggest videos.
+    likes: int | None = Field(default=None, sa_type=BigInteger)
+    comments: int | None = Field(default=None, sa_type=BigInteger)
+    views: int | None = Field(default=None, sa_type=BigInteger)
     status: str = Field(default="ok", description="ok | missing (deleted or private)")
     polled_at: datetime | None = None
 

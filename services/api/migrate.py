@@ -21,9 +21,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
-from sqlmodel import SQLModel
 
-import tubewatch.models  # noqa: F401  (registers the tables)
+from tubewatch.db import all_tables
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +95,7 @@ def _upgrade(engine: Engine, revision: str) -> None:
         tables = set(inspect(connection).get_table_names())
         if "alembic_version" not in tables and "watch" in tables:
             # Made by create_all: current if it matches the models, else the initial schema.
-            diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+            diff = compare_metadata(MigrationContext.configure(connection), all_tables())
             stamp = INITIAL_REVISION if diff else "head"
             log.info("database without migration history: stamping %s", stamp)
             command.stamp(alembic_config(connection), stamp)

@@ -22,6 +22,7 @@ from typing import Protocol
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
+from sqlalchemy import BigInteger
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 from tubewatch.changes.logic import VideoState
@@ -138,10 +139,12 @@ class ChangeState(SQLModel, table=True):
 
     video_id: str = Field(primary_key=True)
     partition: int = Field(index=True, description="input partition the state belongs to")
-    likes: int | None = None
-    comments: int | None = None
-    views: int | None = None
-    input_offset: int = Field(description="offset of the snapshot the counts come from")
+    likes: int | None = Field(default=None, sa_type=BigInteger)  # counts pass 2**31
+    comments: int | None = Field(default=None, sa_type=BigInteger)
+    views: int | None = Field(default=None, sa_type=BigInteger)
+    input_offset: int = Field(
+        sa_type=BigInteger, description="offset of the snapshot the counts come from"
+    )
 
 
 class DatabaseStateStore:

@@ -6,11 +6,10 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlmodel import SQLModel
 
-import tubewatch.models  # noqa: F401  (registers the tables)
+from tubewatch.db import all_tables
 
-target_metadata = SQLModel.metadata
+target_metadata = all_tables()
 
 
 def run_migrations() -> None:
