@@ -424,3 +424,31 @@ def test_killed_mid_batch_and_restarted_loses_nothing(settings, engine, bus, top
     rows = deliveries(engine)
     assert len(rows) == n and all(r.status == "delivered" for r in rows)
     assert "127.0.0.1:" not in log_path.read_text()  # no target URL in the process log
+
+
+def test_runs_on_the_embedded_bus_and_counts_in_prometheus(settings, engine):
+    """`tubewatch run` without a broker: the same notifier over the database-backed bus."""
+    from prometheus_client import REGISTRY
+
+    from tubewatch.embedded_bus import EmbeddedBus
+
+    def sample(name):
+        return REGISTRY.get_sample_value(name) or 0.0
+
+    sent, latency = (
+        sample("tubewatch_notifier_sent_total"),
+        sample("tubewatch_notifier_latency_seconds_count"),
+    )
+    bus = EmbeddedBus(engine, db_poll_interval_s=0.05)
+    bus.ensure_topics()
+    with HttpReceiver() as http:
+        add_subscription(engine, [http.url()], vid(1))
+        producer = bus.producer()
+        produce_message(producer, "video_changes", change(vid(1)))
+        producer.flush(5)
+        with Running(Notifier(settings, engine, bus, digest_window_s=0)):
+            http.wait_for(1)
+            wait_until(lambda: settled(engine, 1))
+        assert len(http.ok) == 1
+    assert sample("tubewatch_notifier_sent_total") == sent + 1
+    assert sample("tubewatch_notifier_latency_seconds_count") == latency + 1

@@ -45,11 +45,14 @@ def test_unparseable_targets_refused_without_leaking(url):
 class _Receiver(BaseHTTPRequestHandler):
     bodies: list = []
     status = 200
+    extra_headers: dict = {}
 
     def do_POST(self):  # noqa: N802
         length = int(self.headers.get("Content-Length", 0))
         type(self).bodies.append(json.loads(self.rfile.read(length)))
         self.send_response(type(self).status)
+        for name, value in type(self).extra_headers.items():
+            self.send_header(name, value)
         self.end_headers()
 
     def log_message(self, *args):
@@ -60,6 +63,7 @@ class _Receiver(BaseHTTPRequestHandler):
 def receiver():
     _Receiver.bodies = []
     _Receiver.status = 200
+    _Receiver.extra_headers = {}
     server = HTTPServer(("127.0.0.1", 0), _Receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -91,3 +95,36 @@ def test_send_refuses_private_target_when_not_allowed(receiver):
     result = send_to_target(f"json://127.0.0.1:{port}/hook", "T", "B", False)
     assert not result.ok and "private" in result.error
     assert handler.bodies == []
+
+
+def test_retry_after_is_reported_and_parsed(receiver):
+    from datetime import UTC, datetime
+
+    from tubewatch.targets import parse_retry_after
+
+    port, handler = receiver
+    handler.status = 429
+    handler.extra_headers = {"Retry-After": "7"}
+    result = send_to_target(f"json://127.0.0.1:{port}/hook", "T", "B", True)
+    assert not result.ok and result.retry_after == 7.0 and not result.permanent
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    assert parse_retry_after("120") == 120.0
+    assert parse_retry_after("Sat, 28 Nov 2026 12:00:30 GMT", now) == 30.0
+    assert parse_retry_after("soon") is None
+
+
+def test_refused_target_is_permanent():
+    result = send_to_target("json://127.0.0.1:9/x", "T", "B", allow_private=False)
+    assert not result.ok and result.permanent
+
+
+def test_body_limit_counts_a_title_that_shares_the_body():
+    import apprise
+
+    from tubewatch.targets import body_limit, supports_markdown
+
+    telegram = apprise.Apprise.instantiate(f"tgram://{TOKEN}/12345")
+    assert body_limit(telegram, "x" * 96) == 4096 - 98
+    webhook = apprise.Apprise.instantiate("json://hooks.example.org/x")
+    assert body_limit(webhook, "title") == webhook.body_maxlen
+    assert supports_markdown(telegram) and not supports_markdown(webhook)
