@@ -198,3 +198,18 @@ def test_claim_leases_rows_so_a_second_claim_gets_none(engine):
     assert len(first) == 1
     assert ledger.claim(engine, 10, lease_s=60) == []
     assert first[0].next_attempt_at > ledger.db_now() + timedelta(seconds=50)
+
+
+def test_claim_takes_whole_subscriptions_so_digests_are_not_split(engine):
+    with Session(engine) as s:
+        playlist = _watch(s, playlist_id="PLx")
+        for i in range(5):
+            s.add(WatchVideo(watch_id=playlist.id, video_id=f"vid{i:08d}"))
+        first, second = _sub(s, playlist).id, _sub(s, playlist).id
+        s.commit()
+        matched = match_changes(s, [change(f"vid{i:08d}") for i in range(5)])
+    ledger.record(engine, matched, lambda sub, now: now)
+    claimed = ledger.claim(engine, 1, lease_s=60)
+    assert len(claimed) == 5 and {r.subscription_id for r in claimed} == {first}
+    rest = ledger.claim(engine, 1, lease_s=60)
+    assert len(rest) == 5 and {r.subscription_id for r in rest} == {second}

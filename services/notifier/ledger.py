@@ -123,25 +123,24 @@ def record(
 def claim(engine: Engine, limit: int, lease_s: float) -> list[Delivery]:
     """Due ``retrying`` rows, leased to the caller for ``lease_s`` seconds (oldest due first).
 
-    One ``UPDATE … WHERE id IN (due rows) AND still due … RETURNING``: a row another instance
-    leased between our select and our update is no longer due, so it is not returned twice.
+    Whole subscriptions are claimed: every due row of the subscriptions that own the ``limit``
+    oldest due rows, so that a digest is never split across two claims.
+    One ``UPDATE … WHERE … AND still due … RETURNING``: a row another instance leased between
+    our select and our update is no longer due, so it is not returned twice.
     """
     now = db_now()
     lease_until = now + timedelta(seconds=lease_s)
-    due = (
-        select(Delivery.id)
-        .where(Delivery.status == RETRYING, Delivery.next_attempt_at <= now)
+    is_due = (Delivery.status == RETRYING, Delivery.next_attempt_at <= now)
+    oldest = (
+        select(Delivery.subscription_id)
+        .where(*is_due)
         .order_by(Delivery.next_attempt_at, Delivery.id)
         .limit(limit)
         .scalar_subquery()
     )
     statement = (
         update(Delivery)
-        .where(
-            Delivery.id.in_(due),
-            Delivery.status == RETRYING,
-            Delivery.next_attempt_at <= now,
-        )
+        .where(Delivery.subscription_id.in_(oldest), *is_due)
         .values(next_attempt_at=lease_until)
         .returning(Delivery.id)
     )
