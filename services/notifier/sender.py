@@ -177,7 +177,6 @@ class Sender:
         lock and the time between a send and its outcome written stays a few milliseconds.
         """
         finished: queue.SimpleQueue[ledger.Attempt] = queue.SimpleQueue()
-        inflight = 0
 
         def done(future: Future) -> None:
             error = future.exception()

@@ -15,9 +15,11 @@ Crash windows (where the process can die, and what happens):
   is consumed again. No loss, no duplicate.
 - after `record`, before the offsets are committed: the batch is consumed again; its rows
   already exist and are ignored. No duplicate.
-- after a send, before its outcome is written (one HTTP round trip plus one small
-  transaction): the row is still leased; when the lease expires (``lease_s``) it is sent
-  again. This window alone is at-least-once: the receiver may see that alert twice.
+- after a send, before its outcome is written (the HTTP round trip, then the sender thread's
+  next batched save, a few milliseconds): the row is still leased; when the lease expires
+  (``lease_s``) it is sent again. This window alone is at-least-once: the receiver may see
+  that alert twice (at most one per send worker at a kill; the kill test pins this down).
+- rows whose outcome could not be saved (database down): sent again after the lease.
 - rows leased but not yet sent: picked up again when the lease expires. No loss.
 
 Digests: the first alert for a subscription goes out at once; changes for it in the next
