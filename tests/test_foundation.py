@@ -104,3 +104,59 @@ def test_cli_parses_contract_flags():
     assert parser.parse_args(["youtube-sim"]).port == 8090
     assert parser.parse_args(["api"]).port == 8000
     assert parser.parse_args(["keys", "create", "--name", "ann"]).name == "ann"
+
+
+def test_metrics_endpoint_serves_the_default_registry():
+    import httpx
+    from prometheus_client import Counter
+
+    from tubewatch.metrics_endpoint import serve_metrics
+
+    Counter("tubewatch_test_endpoint_probe", "a counter only this test uses").inc()
+    port = serve_metrics("127.0.0.1:0")
+    body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    assert "tubewatch_test_endpoint_probe_total 1.0" in body
+
+
+def test_metrics_bind_must_be_host_port():
+    from tubewatch.metrics_endpoint import serve_metrics
+
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        serve_metrics("9100x")
+
+
+def test_poller_process_serves_metrics_when_bound(tmp_path):
+    """`tubewatch poller` with TUBEWATCH_METRICS_BIND answers /metrics with its counters."""
+    import os
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUBEWATCH_")}
+    env.update(
+        TUBEWATCH_DATABASE_URL=f"sqlite:///{tmp_path / 'm.db'}",
+        TUBEWATCH_METRICS_BIND=f"127.0.0.1:{port}",
+        TUBEWATCH_DATA_DIR=str(tmp_path),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tubewatch.cli", "poller"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        body = ""
+        for _ in range(100):
+            try:
+                body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1).text
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert "tubewatch_youtube_quota_units_total" in body
+    finally:
+        proc.terminate()
+        proc.wait(30)

@@ -12,6 +12,8 @@ import logging
 import sys
 
 from tubewatch import __version__
+from tubewatch.metrics_endpoint import serve_metrics
+from tubewatch.settings import get_settings
 
 # subcommand -> (module whose main(args) runs it, help text)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -24,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "youtube-sim": ("tubewatch.youtube_sim.cli", "the YouTube Data API v3 simulator"),
     "keys": ("tubewatch.api.keys_cli", "manage API keys"),
 }
+
+
+# Processes without an HTTP server of their own: their metrics at TUBEWATCH_METRICS_BIND.
+METRICS_BY_BIND = ("poller", "changes", "notifier")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,8 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter at every start
-    # apprise logs whole target URLs (tokens included) at DEBUG: never let those through.
-    logging.getLogger("apprise").setLevel(max(logging.INFO, logging.getLogger().level))
+    # apprise logs whole target URLs (tokens included) at DEBUG and parts of them in warnings;
+    # each send captures what it needs (redacted) itself, so apprise never reaches our log.
+    logging.getLogger("apprise").propagate = False
+    logging.getLogger("urllib3").setLevel(logging.WARNING)  # logs request paths at DEBUG
     module_name = COMMANDS[args.command][0]
     try:
         module = importlib.import_module(module_name)
@@ -74,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"tubewatch {args.command}: not built yet", file=sys.stderr)
             return 3
         raise
+    if args.command in METRICS_BY_BIND:
+        bind = get_settings().metrics_bind
+        if bind:
+            serve_metrics(bind)
     return int(module.main(args) or 0)
 
 

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     )
     playlist_refresh_s: float = Field(default=900, gt=0)
     digest_window_s: float = Field(default=3, ge=0)
+    metrics_bind: str | None = Field(
+        default=None, description="HOST:PORT where poller/changes/notifier serve /metrics"
+    )
 
 
 @lru_cache

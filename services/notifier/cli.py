@@ -41,10 +41,6 @@ def main(args: argparse.Namespace) -> int:
     init_db(engine)
     bus = bus_from_settings(settings)
     bus.ensure_topics()
-    # apprise's own log lines can carry parts of a target URL: they are captured per send
-    # (redacted into the delivery's error) and must not reach the process log.
-    logging.getLogger("apprise").propagate = False
-    logging.getLogger("urllib3").setLevel(logging.WARNING)  # logs request paths at DEBUG
     notifier = Notifier(
         settings,
         engine,
