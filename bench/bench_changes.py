@@ -1,19 +1,27 @@
-"""Change-engine throughput on a real broker against bare confluent-kafka loops, same run.
+"""Change-engine throughput on a real broker against a bare confluent-kafka loop, same run.
 
     python bench/bench_changes.py --bootstrap 127.0.0.1:19092 [--n 200000] [--videos 10000]
+                                  [--batch 5000] [--rounds 5] [--json-reference]
 
 Writes N snapshots over K videos (a poll round touches every video; about half of the videos
-move each round) into a fresh topic, then consumes that same topic with:
+move each round) into a fresh topic once, then runs ``--rounds`` rounds; each round consumes
+that same topic with a fresh consumer group into fresh output topics, once with each of:
 
-1. ``bare-eos``: a bare consume -> produce -> commit loop with the engine's guarantees: one
-   Kafka transaction per batch (produce every input record, send_offsets, commit);
-2. ``bare-alo``: the same loop at-least-once (produce, flush, synchronous commit);
-3. ``bare-eos-json``: loop 1 plus ``json.loads`` of every value, for reference;
-4. ``engine``: `ChangeEngine` (parse, state, changes, changelog, transaction per batch).
+- ``bare``: the bare consume-and-produce loop, the least any exactly-once consume-transform-
+  produce service does: ``consume(num_messages=batch)``, begin a transaction, produce every
+  record's key and value unchanged to the output topic, ``send_offsets_to_transaction``,
+  commit. Same consumer and producer settings as the engine (`make_consumer`,
+  `make_producer` + `PRODUCER_TUNING`), same batch size, one transaction per batch like the
+  engine. It reads nothing inside the values and keeps no state.
+- ``engine``: `ChangeEngine.step()` (parse and validate, state, changes, changelog, one
+  transaction per batch) until it has read N snapshots.
+- ``bare+json`` (``--json-reference`` only): ``bare`` plus ``json.loads`` of every value, to
+  show what merely reading the values costs in CPython.
 
-All four consume in batches of ``--batch`` (``consume(num_messages=...)``) from their own
-consumer group. Each is timed from the end of its first batch to its last record (so group
-joins are left out), and reported in snapshots/s with the ratio engine / bare loop.
+The order alternates between rounds (bare first, then engine first, ...) so drift in the
+shared machine's load hits both alike. Each run is timed from the end of its first batch to
+its last record (group joins and state restore are left out). Reported: every run, the
+medians, the ratio of the medians, and the load average before and after.
 """
 
 from __future__ import annotations
@@ -21,15 +29,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 import uuid
 
-from confluent_kafka import Consumer, KafkaError, Producer
-from tubewatch.changes.engine import ChangeEngine
+from confluent_kafka import KafkaError, Producer
+from tubewatch.changes.engine import BATCH_SIZE, PRODUCER_TUNING, ChangeEngine
 
 from tubewatch.bus import KafkaBus
-from tubewatch.kafka import TopicSpec, ensure_topics, flush_or_raise, make_producer
+from tubewatch.kafka import TopicSpec, ensure_topics, flush_or_raise, make_consumer, make_producer
 
 
 def make_snapshots(bootstrap: str, topic: str, n: int, videos: int) -> None:
@@ -58,43 +67,25 @@ def make_snapshots(bootstrap: str, topic: str, n: int, videos: int) -> None:
     flush_or_raise(producer, 120)
 
 
-def consumer_for(bootstrap: str, topic: str) -> Consumer:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"bench-{uuid.uuid4()}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",
-            "partition.assignment.strategy": "cooperative-sticky",
-        }
-    )
-    consumer.subscribe([topic])
-    return consumer
-
-
-def bare_loop(
-    bootstrap: str, source: str, sink: str, n: int, batch: int, eos: bool, parse: bool = False
-) -> float:
-    """Consume ``n`` records and produce each to ``sink``; returns records/s after batch 1.
+def bare_loop(bootstrap: str, source: str, sink: str, n: int, batch: int, parse: bool) -> float:
+    """Consume ``n`` records, produce each to ``sink`` in one transaction per batch with the
+    consumed offsets; returns records/s after the first batch.
 
     ``parse``: also ``json.loads`` each value (the least any engine pays to read a count).
     """
-    config = {"linger.ms": 20, "batch.size": 1_000_000}
-    if eos:
-        config["transactional.id"] = f"bench-{uuid.uuid4()}"
-    producer: Producer = make_producer(bootstrap, **config)
-    if eos:
-        producer.init_transactions(30)
-    consumer = consumer_for(bootstrap, source)
+    producer: Producer = make_producer(
+        bootstrap, **PRODUCER_TUNING, **{"transactional.id": f"bench-{uuid.uuid4()}"}
+    )
+    producer.init_transactions(30)
+    consumer = make_consumer(bootstrap, f"bench-{uuid.uuid4()}")
+    consumer.subscribe([source])
     seen, t0, counted_from = 0, None, 0
     try:
         while seen < n:
-            records = consumer.consume(num_messages=batch, timeout=1.0)
+            records = consumer.consume(num_messages=batch, timeout=0.5)
             if not records:
                 continue
-            if eos:
-                producer.begin_transaction()
+            producer.begin_transaction()
             for record in records:
                 if record.error():
                     if record.error().code() == KafkaError._PARTITION_EOF:
@@ -109,32 +100,27 @@ def bare_loop(
                     except BufferError:
                         producer.poll(0.05)
                 seen += 1
-            if eos:
-                positions = [
-                    tp for tp in consumer.position(consumer.assignment()) if tp.offset >= 0
-                ]
-                producer.send_offsets_to_transaction(
-                    positions, consumer.consumer_group_metadata(), 30
-                )
-                producer.commit_transaction(30)
-            else:
-                flush_or_raise(producer)
-                consumer.commit(asynchronous=False)
+            positions = [tp for tp in consumer.position(consumer.assignment()) if tp.offset >= 0]
+            producer.send_offsets_to_transaction(positions, consumer.consumer_group_metadata(), 30)
+            producer.commit_transaction(30)
             if t0 is None:
                 t0, counted_from = time.perf_counter(), seen
         return (seen - counted_from) / (time.perf_counter() - t0)
     finally:
         consumer.close()
+        flush_or_raise(producer)
 
 
-def engine_loop(bootstrap: str, source: str, sink: str, n: int, batch: int) -> tuple[float, int]:
+def engine_loop(bootstrap: str, source: str, sink: str, n: int, batch: int) -> float:
+    """Run `ChangeEngine.step()` until it has read ``n`` snapshots; snapshots/s after batch 1."""
+    tag = uuid.uuid4().hex[:10]
     engine = ChangeEngine(
         KafkaBus(bootstrap),
-        group_id=f"bench-{uuid.uuid4()}",
+        group_id=f"bench-{tag}",
         input_topic=source,
         output_topic=sink,
-        state_topic=f"bench-state-{uuid.uuid4().hex[:10]}",
-        dlq_topic=f"bench-dlq-{uuid.uuid4().hex[:10]}",
+        state_topic=f"bench-state-{tag}",
+        dlq_topic=f"bench-dlq-{tag}",
         batch_size=batch,
     )
     t0, counted_from = None, 0
@@ -142,8 +128,7 @@ def engine_loop(bootstrap: str, source: str, sink: str, n: int, batch: int) -> t
         while engine.snapshots_seen < n:
             if engine.step() and t0 is None:
                 t0, counted_from = time.perf_counter(), engine.snapshots_seen
-        rate = (engine.snapshots_seen - counted_from) / (time.perf_counter() - t0)
-        return rate, engine.changes_emitted
+        return (engine.snapshots_seen - counted_from) / (time.perf_counter() - t0)
     finally:
         engine.close()
 
@@ -154,33 +139,44 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=200_000, help="snapshots")
     parser.add_argument("--videos", type=int, default=10_000, help="distinct videos")
     parser.add_argument("--partitions", type=int, default=6)
-    parser.add_argument("--batch", type=int, default=2000, help="records per consume()")
+    parser.add_argument(
+        "--batch", type=int, default=BATCH_SIZE, help="records per consume() (engine default)"
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds")
+    parser.add_argument("--json-reference", action="store_true", help="also run bare+json")
     args = parser.parse_args()
 
     tag = uuid.uuid4().hex[:10]
     source = f"bench-snapshots-{tag}"
-    names = ("bare-eos", "bare-alo", "bare-eos-json", "engine")
-    sinks = {name: f"bench-{name}-{tag}" for name in names}
-    specs = [TopicSpec(name, 3600_000) for name in (source, *sinks.values())]
-    ensure_topics(args.bootstrap, specs, partitions=args.partitions)
+    ensure_topics(args.bootstrap, [TopicSpec(source, 3600_000)], partitions=args.partitions)
     print(f"writing {args.n} snapshots over {args.videos} videos to {source} ...", flush=True)
     make_snapshots(args.bootstrap, source, args.n, args.videos)
+    load_before = os.getloadavg()
 
-    eos = bare_loop(args.bootstrap, source, sinks["bare-eos"], args.n, args.batch, eos=True)
-    alo = bare_loop(args.bootstrap, source, sinks["bare-alo"], args.n, args.batch, eos=False)
-    eos_json = bare_loop(
-        args.bootstrap, source, sinks["bare-eos-json"], args.n, args.batch, eos=True, parse=True
-    )
-    rate, changes = engine_loop(args.bootstrap, source, sinks["engine"], args.n, args.batch)
+    def run(name: str, round_: int) -> float:
+        sink = f"bench-{name.replace('+', '-')}-{tag}-{round_}"
+        ensure_topics(args.bootstrap, [TopicSpec(sink, 3600_000)], partitions=args.partitions)
+        if name == "engine":
+            return engine_loop(args.bootstrap, source, sink, args.n, args.batch)
+        return bare_loop(args.bootstrap, source, sink, args.n, args.batch, name == "bare+json")
 
-    print(f"load average (1, 5, 15 min): {os.getloadavg()}  cpus: {os.cpu_count()}")
-    print(f"bare consume+produce, transactional : {eos:10,.0f} snapshots/s")
-    print(f"bare consume+produce, at-least-once : {alo:10,.0f} snapshots/s")
-    print(f"bare transactional + json.loads     : {eos_json:10,.0f} snapshots/s")
-    print(f"change engine (exactly-once)        : {rate:10,.0f} snapshots/s  ({changes} changes)")
-    print(f"ratio engine / bare transactional   : {rate / eos:.2f}")
-    print(f"ratio engine / bare at-least-once   : {rate / alo:.2f}")
-    print(f"ratio engine / bare + json.loads    : {rate / eos_json:.2f}")
+    names = ["bare", "engine"] + (["bare+json"] if args.json_reference else [])
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    for round_ in range(args.rounds):
+        order = names if round_ % 2 == 0 else names[::-1]
+        for name in order:
+            rates[name].append(run(name, round_))
+            print(f"round {round_ + 1} {name:>9}: {rates[name][-1]:10,.0f} snapshots/s", flush=True)
+
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    print(f"load average (1, 5, 15 min) before: {load_before}  after: {os.getloadavg()}")
+    print(f"cpus: {os.cpu_count()}  n={args.n} videos={args.videos} batch={args.batch}")
+    for name in names:
+        runs = ", ".join(f"{r:,.0f}" for r in rates[name])
+        print(f"median {name:>9}: {medians[name]:10,.0f} snapshots/s   (runs: {runs})")
+    print(f"ratio of medians engine / bare      : {medians['engine'] / medians['bare']:.2f}")
+    if args.json_reference:
+        print(f"ratio of medians bare+json / bare   : {medians['bare+json'] / medians['bare']:.2f}")
     return 0
 
 
