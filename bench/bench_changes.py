@@ -35,9 +35,9 @@ import time
 import uuid
 
 from confluent_kafka import KafkaError, Producer
-from tubewatch.changes.engine import BATCH_SIZE, PRODUCER_TUNING, ChangeEngine
 
 from tubewatch.bus import KafkaBus
+from tubewatch.changes.engine import BATCH_SIZE, PRODUCER_TUNING, ChangeEngine
 from tubewatch.kafka import TopicSpec, ensure_topics, flush_or_raise, make_consumer, make_producer
 
 

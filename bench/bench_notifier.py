@@ -37,13 +37,13 @@ from sqlmodel import Session
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from receivers import HttpReceiver  # noqa: E402
-from tubewatch.notifier.service import Notifier  # noqa: E402
 
 from tubewatch.bus import KafkaBus  # noqa: E402
 from tubewatch.db import get_engine, init_db  # noqa: E402
 from tubewatch.kafka import TopicSpec, ensure_topics, flush_or_raise, produce_message  # noqa: E402
 from tubewatch.messages import VideoChange  # noqa: E402
 from tubewatch.models import Subscription, Watch  # noqa: E402
+from tubewatch.notifier.service import Notifier  # noqa: E402
 from tubewatch.secrets import TargetCipher  # noqa: E402
 from tubewatch.settings import Settings  # noqa: E402
 

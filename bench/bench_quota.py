@@ -27,16 +27,16 @@ import uuid
 from pathlib import Path
 
 import httpx
-from tubewatch.poller.service import Poller
-from tubewatch.youtube_sim.control import SimControl, sim_video
-from tubewatch.youtube_sim.server import serve_in_thread
 
 from tubewatch.bus import KafkaBus
 from tubewatch.db import get_engine, init_db, session_scope
 from tubewatch.embedded_bus import EmbeddedBus
 from tubewatch.kafka import TopicSpec, ensure_topics
 from tubewatch.models import Watch
+from tubewatch.poller.service import Poller
 from tubewatch.settings import Settings
+from tubewatch.youtube_sim.control import SimControl, sim_video
+from tubewatch.youtube_sim.server import serve_in_thread
 
 KEY = "bench-key"
 GOAL_FIRST, GOAL_LATER = 21, 11  # issue #3, for 1 playlist × 500 videos

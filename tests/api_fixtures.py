@@ -20,9 +20,9 @@ import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
+
 from tubewatch.api.keys import mint_key
 from tubewatch.api.main import create_app
-
 from tubewatch.db import get_engine, init_db, session_scope
 from tubewatch.settings import Settings
 

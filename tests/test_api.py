@@ -13,12 +13,12 @@ import httpx
 import pytest
 from sqlalchemy import text
 from sqlmodel import Session, select
-from tubewatch.api import keys_cli
-from tubewatch.api.keys import hash_key
-from tubewatch.api.main import create_app
 
 from tests.api_fixtures import LiveServer, auth, make_settings, mint
 from tests.receivers import HttpReceiver
+from tubewatch.api import keys_cli
+from tubewatch.api.keys import hash_key
+from tubewatch.api.main import create_app
 from tubewatch.db import get_engine
 from tubewatch.messages import utc_now
 from tubewatch.models import ApiKey, Delivery, QuotaDay, Subscription, Video, Watch, WatchVideo

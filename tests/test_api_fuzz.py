@@ -12,9 +12,9 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from sqlmodel import Session
-from tubewatch.api.main import create_app
 
 from tests.api_fixtures import auth, make_settings, mint
+from tubewatch.api.main import create_app
 from tubewatch.db import get_engine, init_db
 from tubewatch.models import Delivery, Subscription, Watch, WatchVideo
 from tubewatch.settings import Settings

@@ -16,10 +16,10 @@ from alembic.runtime.migration import MigrationContext
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect, text
 from sqlmodel import Session, SQLModel, select
-from tubewatch.api.main import create_app
-from tubewatch.api.migrate import current_revision, head_revision, upgrade_to_head
 
 from tests.api_fixtures import auth, make_settings, mint
+from tubewatch.api.main import create_app
+from tubewatch.api.migrate import current_revision, head_revision, upgrade_to_head
 from tubewatch.db import all_tables, get_engine, init_db
 from tubewatch.models import ApiKey, Delivery, QuotaDay, Subscription, Video, Watch, WatchVideo
 

@@ -8,11 +8,11 @@ from collections import defaultdict
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from test_changes_helpers import drain, make_engine, produce_raw, read_all
+
+from tubewatch.bus import KafkaBus
 from tubewatch.changes.engine import ChangeEngine
 from tubewatch.changes.logic import apply_snapshot
 from tubewatch.changes.state import DatabaseStateStore
-
-from tubewatch.bus import KafkaBus
 from tubewatch.db import get_engine
 from tubewatch.messages import VideoSnapshot
 

@@ -8,9 +8,9 @@ import uuid
 from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
-from tubewatch.changes.engine import ChangeEngine
 
 from tubewatch.bus import KafkaBus
+from tubewatch.changes.engine import ChangeEngine
 from tubewatch.kafka import flush_or_raise, make_producer
 
 KSQL_TESTS = Path(__file__).resolve().parent.parent / "ksql" / "tests"

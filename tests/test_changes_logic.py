@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tubewatch.changes.logic import VideoState, apply_snapshot
 
+from tubewatch.changes.logic import VideoState, apply_snapshot
 from tubewatch.messages import VideoChange, VideoSnapshot
 
 A = "Tk23kQRFWcw"

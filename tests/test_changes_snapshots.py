@@ -7,9 +7,9 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tubewatch.changes import snapshots
 from tubewatch.changes.snapshots import Snapshot
-
 from tubewatch.messages import MessageError, VideoSnapshot
 
 GOOD = {

@@ -383,7 +383,6 @@ def test_concurrent_writer_processes_get_distinct_consecutive_offsets(database_u
 def test_the_change_engine_runs_on_the_embedded_bus(embedded):
     from tubewatch.changes.engine import ChangeEngine
     from tubewatch.changes.state import DatabaseStateStore
-
     from tubewatch.messages import VideoChange
 
     produce(embedded, "bus-in", [snapshot(1, likes=n) for n in (1, 2, 2, 5)])

@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 from receivers import HttpReceiver
+
 from tubewatch.youtube_sim.control import SimControl, sim_video
 from tubewatch.youtube_sim.server import serve_in_thread
 

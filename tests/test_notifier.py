@@ -25,14 +25,14 @@ from sqlmodel import Session, select
 
 sys.path.insert(0, str(Path(__file__).parent))
 from receivers import HttpReceiver, SmtpReceiver  # noqa: E402
-from tubewatch.notifier.retry import RetryPolicy  # noqa: E402
-from tubewatch.notifier.service import Notifier  # noqa: E402
 
 from tubewatch.bus import KafkaBus  # noqa: E402
 from tubewatch.db import get_engine, init_db  # noqa: E402
 from tubewatch.kafka import flush_or_raise, produce_message  # noqa: E402
 from tubewatch.messages import VideoChange  # noqa: E402
 from tubewatch.models import Delivery, Subscription, Watch, WatchVideo  # noqa: E402
+from tubewatch.notifier.retry import RetryPolicy  # noqa: E402
+from tubewatch.notifier.service import Notifier  # noqa: E402
 from tubewatch.secrets import TargetCipher  # noqa: E402
 from tubewatch.settings import Settings  # noqa: E402
 

@@ -8,15 +8,15 @@ from datetime import UTC, datetime, timedelta
 import apprise
 import pytest
 from sqlmodel import Session, select
+
+from tubewatch.db import get_engine, init_db
+from tubewatch.messages import VideoChange
+from tubewatch.models import Delivery, Subscription, Watch, WatchVideo
 from tubewatch.notifier import ledger
 from tubewatch.notifier.matching import followed_changes, match_changes
 from tubewatch.notifier.render import MetricChange, VideoAlert, render, render_for
 from tubewatch.notifier.retry import RetryPolicy
 from tubewatch.notifier.service import DigestClock
-
-from tubewatch.db import get_engine, init_db
-from tubewatch.messages import VideoChange
-from tubewatch.models import Delivery, Subscription, Watch, WatchVideo
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 T0 = datetime(2026, 11, 28, 12, 1, tzinfo=UTC)

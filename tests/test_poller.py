@@ -11,8 +11,6 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlmodel import select
 from test_changes_helpers import read_all
-from tubewatch.poller.backoff import Backoff
-from tubewatch.poller.service import Poller
 from youtube_sim_fixtures import SimControl, sim_video, start_youtube_sim
 
 from tubewatch import quota
@@ -20,6 +18,8 @@ from tubewatch.bus import KafkaBus
 from tubewatch.db import get_engine, init_db, session_scope
 from tubewatch.messages import VideoSnapshot
 from tubewatch.models import QuotaDay, Video, Watch, WatchVideo
+from tubewatch.poller.backoff import Backoff
+from tubewatch.poller.service import Poller
 from tubewatch.settings import Settings
 
 SECRET = "AIzaSyTEST-secret-key-do-not-log-0123456789"
@@ -372,9 +372,8 @@ def test_cli_once_runs_one_cycle_on_the_embedded_bus(database_url, monkeypatch, 
     """`tubewatch poller --once` with no Kafka configured: one cycle, snapshots on the bus."""
     import argparse
 
-    from tubewatch.poller import cli
-
     from tubewatch.embedded_bus import EmbeddedBus
+    from tubewatch.poller import cli
     from tubewatch.settings import get_settings
 
     with start_youtube_sim() as url:

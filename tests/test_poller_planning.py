@@ -5,10 +5,9 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 
+from tubewatch import quota
 from tubewatch.poller.backoff import Backoff
 from tubewatch.poller.planner import plan_interval, playlist_units, stats_units
-
-from tubewatch import quota
 
 
 def test_backoff_grows_exponentially_with_jitter_and_a_cap():

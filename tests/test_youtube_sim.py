@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from tubewatch.youtube_sim.fields import FieldsError, apply_fields, parse_fields
 from youtube_sim_fixtures import SimControl, sim_video, start_youtube_sim
+
+from tubewatch.youtube_sim.fields import FieldsError, apply_fields, parse_fields
 
 KEY = "sim-test-key"
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from tubewatch.youtube_sim.control import SimControl, sim_video  # noqa: F401 (re-exported)
 from tubewatch.youtube_sim.server import serve_in_thread
 

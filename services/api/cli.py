@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 import uvicorn
-from tubewatch.api.main import create_app
 
+from tubewatch.api.main import create_app
 from tubewatch.settings import get_settings
 
 

@@ -13,8 +13,8 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
-from tubewatch.api.keys import owner_for_key
 
+from tubewatch.api.keys import owner_for_key
 from tubewatch.secrets import TargetCipher
 from tubewatch.settings import Settings
 

@@ -6,7 +6,6 @@ import argparse
 import sys
 
 from tubewatch.api.keys import mint_key
-
 from tubewatch.db import get_engine, init_db, session_scope
 from tubewatch.settings import get_settings
 

@@ -17,11 +17,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.engine import Engine
+
+from tubewatch import __version__
 from tubewatch.api.limits import DEFAULT_MAX_BODY, BodySizeLimit
 from tubewatch.api.metrics import RequestMetrics
 from tubewatch.api.routes import deliveries, health, quota, subscriptions, watches
-
-from tubewatch import __version__
 from tubewatch.db import get_engine, init_db
 from tubewatch.secrets import TargetCipher
 from tubewatch.settings import Settings

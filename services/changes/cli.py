@@ -6,10 +6,9 @@ import argparse
 import signal
 import threading
 
+from tubewatch.bus import KafkaBus, bus_from_settings
 from tubewatch.changes.engine import ChangeEngine
 from tubewatch.changes.state import DatabaseStateStore
-
-from tubewatch.bus import KafkaBus, bus_from_settings
 from tubewatch.db import get_engine
 from tubewatch.settings import get_settings
 

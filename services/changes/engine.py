@@ -24,6 +24,8 @@ import uuid
 from collections import defaultdict
 
 from confluent_kafka import KafkaException, TopicPartition
+
+from tubewatch.bus import Bus, KafkaBus
 from tubewatch.changes.logic import VideoState, change_bytes, detect
 from tubewatch.changes.snapshots import Snapshot
 from tubewatch.changes.state import (
@@ -32,8 +34,6 @@ from tubewatch.changes.state import (
     StateStore,
     _produce,
 )
-
-from tubewatch.bus import Bus, KafkaBus
 from tubewatch.kafka import DLQ, VIDEO_CHANGES, YOUTUBE_VIDEOS, flush_or_raise
 
 log = logging.getLogger(__name__)

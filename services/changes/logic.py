@@ -30,8 +30,8 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import msgspec
-from tubewatch.changes.snapshots import Snapshot
 
+from tubewatch.changes.snapshots import Snapshot
 from tubewatch.messages import VideoChange, VideoSnapshot, format_timestamp
 
 

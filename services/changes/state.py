@@ -25,8 +25,8 @@ from confluent_kafka.admin import AdminClient
 from sqlalchemy import BigInteger
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
-from tubewatch.changes.logic import VideoState
 
+from tubewatch.changes.logic import VideoState
 from tubewatch.kafka import TopicSpec, ensure_topics, make_consumer
 
 log = logging.getLogger(__name__)

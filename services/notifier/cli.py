@@ -22,12 +22,11 @@ import os
 import signal
 import threading
 
-from tubewatch.notifier.retry import RetryPolicy
-from tubewatch.notifier.service import DEFAULT_GROUP, Notifier
-
 from tubewatch.bus import bus_from_settings
 from tubewatch.db import get_engine, init_db
 from tubewatch.kafka import VIDEO_CHANGES
+from tubewatch.notifier.retry import RetryPolicy
+from tubewatch.notifier.service import DEFAULT_GROUP, Notifier
 from tubewatch.settings import get_settings
 
 log = logging.getLogger(__name__)

@@ -29,12 +29,12 @@ from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
-from tubewatch.notifier.matching import Match
-from tubewatch.notifier.render import MetricChange, VideoAlert
-from tubewatch.notifier.retry import RetryPolicy
 
 from tubewatch.messages import VideoChange, format_timestamp
 from tubewatch.models import Delivery
+from tubewatch.notifier.matching import Match
+from tubewatch.notifier.render import MetricChange, VideoAlert
+from tubewatch.notifier.retry import RetryPolicy
 from tubewatch.targets import SendResult
 
 DELIVERED, RETRYING, FAILED, DEAD = "delivered", "retrying", "failed", "dead"

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import or_
 from sqlmodel import Session, select
-from tubewatch.notifier.render import MetricChange, VideoAlert
 
 from tubewatch.messages import VideoChange
 from tubewatch.models import Subscription, Watch, WatchVideo
+from tubewatch.notifier.render import MetricChange, VideoAlert
 
 
 @dataclass(frozen=True)

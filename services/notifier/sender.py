@@ -21,11 +21,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
+
+from tubewatch.models import Delivery, Subscription
 from tubewatch.notifier import ledger, metrics
 from tubewatch.notifier.render import render_for
 from tubewatch.notifier.retry import RetryPolicy
-
-from tubewatch.models import Delivery, Subscription
 from tubewatch.secrets import TargetCipher, redact_target
 from tubewatch.targets import SendResult, TargetError, send_with_plugin, validate_target
 

@@ -35,14 +35,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
-from tubewatch.notifier import ledger, metrics
-from tubewatch.notifier.matching import match_changes
-from tubewatch.notifier.retry import RetryPolicy
-from tubewatch.notifier.sender import Sender
 
 from tubewatch.bus import Bus
 from tubewatch.kafka import VIDEO_CHANGES
 from tubewatch.messages import VideoChange
+from tubewatch.notifier import ledger, metrics
+from tubewatch.notifier.matching import match_changes
+from tubewatch.notifier.retry import RetryPolicy
+from tubewatch.notifier.sender import Sender
 from tubewatch.secrets import TargetCipher, secret_key_from
 from tubewatch.settings import Settings
 

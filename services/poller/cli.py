@@ -7,10 +7,9 @@ import logging
 import signal
 import threading
 
-from tubewatch.poller.service import Poller
-
 from tubewatch.bus import bus_from_settings
 from tubewatch.db import get_engine, init_db
+from tubewatch.poller.service import Poller
 from tubewatch.settings import get_settings
 
 log = logging.getLogger(__name__)

@@ -28,6 +28,13 @@ from datetime import datetime, timedelta
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
+
+from tubewatch import quota
+from tubewatch.bus import Bus
+from tubewatch.db import session_scope
+from tubewatch.kafka import YOUTUBE_VIDEOS, flush_or_raise, produce_message
+from tubewatch.messages import VideoSnapshot, format_timestamp
+from tubewatch.models import Video, Watch, WatchVideo
 from tubewatch.poller import metrics
 from tubewatch.poller.backoff import Backoff
 from tubewatch.poller.planner import plan_interval, playlist_units, stats_units
@@ -40,13 +47,6 @@ from tubewatch.poller.youtube import (
     YouTubeClient,
     YouTubeError,
 )
-
-from tubewatch import quota
-from tubewatch.bus import Bus
-from tubewatch.db import session_scope
-from tubewatch.kafka import YOUTUBE_VIDEOS, flush_or_raise, produce_message
-from tubewatch.messages import VideoSnapshot, format_timestamp
-from tubewatch.models import Video, Watch, WatchVideo
 from tubewatch.settings import Settings
 
 log = logging.getLogger(__name__)

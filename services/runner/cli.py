@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from tubewatch.runner.stack import Stack
-
 from tubewatch.settings import get_settings
 
 

@@ -18,14 +18,14 @@ import threading
 from pathlib import Path
 
 import httpx
+
 from tubewatch.api.keys import mint_key
+from tubewatch.db import session_scope
 from tubewatch.runner.console_channel import CONSOLE_TARGET, register_console_channel
 from tubewatch.runner.stack import Stack
+from tubewatch.settings import Settings
 from tubewatch.youtube_sim.control import SimControl, sim_video
 from tubewatch.youtube_sim.server import serve_in_thread
-
-from tubewatch.db import session_scope
-from tubewatch.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -18,13 +18,13 @@ import time
 from dataclasses import dataclass, field
 
 import uvicorn
+
 from tubewatch.api.main import create_app
+from tubewatch.bus import bus_from_settings
 from tubewatch.changes.cli import build_engine
+from tubewatch.db import get_engine, init_db
 from tubewatch.notifier.service import Notifier
 from tubewatch.poller.service import Poller
-
-from tubewatch.bus import bus_from_settings
-from tubewatch.db import get_engine, init_db
 from tubewatch.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -25,9 +25,9 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from tubewatch.youtube_sim.fields import FieldsError, apply_fields, parse_fields
 
 from tubewatch.quota import quota_day
+from tubewatch.youtube_sim.fields import FieldsError, apply_fields, parse_fields
 
 MAX_RESULTS = 50
 CHANNEL_ID = "UCsimulatedchannel0000000"

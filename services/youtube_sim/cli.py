@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 import uvicorn
+
 from tubewatch.youtube_sim.app import create_app
 
 

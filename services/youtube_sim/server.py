@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 import uvicorn
 from fastapi import FastAPI
+
 from tubewatch.youtube_sim.app import create_app
 
 

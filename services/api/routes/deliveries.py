@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from sqlmodel import col, select
+
 from tubewatch.api.deps import CurrentOwner, SessionDep
 from tubewatch.api.schemas import MAX_ID, DeliveryPublic
-
 from tubewatch.models import Delivery
 from tubewatch.secrets import redact_query_secrets
 

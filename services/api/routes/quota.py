@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+
 from tubewatch.api.deps import CurrentOwner, SessionDep, SettingsDep
 from tubewatch.api.schemas import QuotaPublic
-
 from tubewatch.quota import quota_report
 
 router = APIRouter(tags=["quota"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Response, status
 from sqlmodel import Session, select
+
 from tubewatch.api.deps import CipherDep, CurrentOwner, SessionDep, SettingsDep, not_found
 from tubewatch.api.schemas import (
     DEFAULT_METRICS,
@@ -14,7 +15,6 @@ from tubewatch.api.schemas import (
     TargetResult,
     TestReport,
 )
-
 from tubewatch.models import Subscription, Watch
 from tubewatch.secrets import TargetCipher, redact_target
 from tubewatch.settings import Settings

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 from sqlmodel import Session, col, delete, select
+
 from tubewatch.api.deps import CipherDep, CurrentOwner, SessionDep, SettingsDep, not_found
 from tubewatch.api.routes.subscriptions import (
     encrypt_targets,
@@ -15,7 +16,6 @@ from tubewatch.api.routes.subscriptions import (
     subscription_public,
 )
 from tubewatch.api.schemas import Id, VideoPublic, WatchCreate, WatchPublic, WatchUpdate
-
 from tubewatch.messages import utc_now
 from tubewatch.models import Subscription, Video, Watch, WatchVideo
 from tubewatch.secrets import TargetCipher
