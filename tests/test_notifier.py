@@ -452,3 +452,23 @@ def test_runs_on_the_embedded_bus_and_counts_in_prometheus(settings, engine):
         assert len(http.ok) == 1
     assert sample("tubewatch_notifier_sent_total") == sent + 1
     assert sample("tubewatch_notifier_latency_seconds_count") == latency + 1
+
+
+def test_a_slow_target_never_gets_an_alert_twice_while_others_queue(settings, engine, bus, topic):
+    """Sends slower than half the lease, one worker: no row is claimed (and sent) a second
+    time while an earlier claim of it is still queued or on its way."""
+    with HttpReceiver() as http:
+        http.delay_s = 0.4  # every send takes longer than half the lease
+        videos = [vid(i) for i in range(6)]
+        for i, v in enumerate(videos):
+            add_subscription(engine, [http.url(path=f"/slow{i}")], v)
+        produce(bus, topic, [change(v) for v in videos])
+        notifier = make_notifier(
+            settings, engine, bus, topic, workers=1, lease_s=0.7, digest_window_s=0
+        )
+        with Running(notifier):
+            http.wait_for(6, timeout_s=30)
+            wait_until(lambda: settled(engine, 6), timeout_s=30, what="deliveries settled")
+            time.sleep(1.0)  # past a lease: a stray second send would show up
+    counts = Counter(r.path for r in http.ok)
+    assert counts == {f"/slow{i}": 1 for i in range(6)}

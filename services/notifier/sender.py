@@ -209,9 +209,11 @@ class Sender:
                 inflight = len(futures)
                 rows = []
                 if inflight < self.workers:
-                    # Claim only what the free workers start on soon: a claimed row waiting
-                    # in the pool's queue past its lease would be claimed (and sent) again.
-                    limit = min(self.claim_limit, (self.workers - inflight) * 4)
+                    # Claim only what the free workers start at once: a claimed row queued
+                    # behind a slow target past its lease would be claimed (and sent) again,
+                    # and a worker's finished send is recorded before it gets another, so a
+                    # crash re-sends at most one alert per worker.
+                    limit = min(self.claim_limit, self.workers - inflight)
                     try:
                         rows = ledger.claim(self.engine, limit, self.lease_s)
                         groups = self.group(rows) if rows else []
