@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 
 from tubewatch.bus import KafkaBus, bus_from_settings
 from tubewatch.changes.engine import ChangeEngine
 from tubewatch.changes.state import DatabaseStateStore
 from tubewatch.db import get_engine
+from tubewatch.lifecycle import run_until_signalled
 from tubewatch.settings import get_settings
 
 
@@ -25,8 +24,5 @@ def main(args: argparse.Namespace) -> int:
     bus = bus_from_settings(settings)
     bus.ensure_topics()
     engine = build_engine(settings, bus)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    engine.run(stop)
+    run_until_signalled(engine.run)
     return 0

@@ -19,12 +19,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
-import threading
 
 from tubewatch.bus import bus_from_settings
 from tubewatch.db import get_engine, init_db
 from tubewatch.kafka import VIDEO_CHANGES
+from tubewatch.lifecycle import run_until_signalled
 from tubewatch.notifier.retry import RetryPolicy
 from tubewatch.notifier.service import DEFAULT_GROUP, Notifier
 from tubewatch.settings import get_settings
@@ -53,8 +52,5 @@ def main(args: argparse.Namespace) -> int:
         workers=int(env.get("TUBEWATCH_NOTIFIER_WORKERS", "8")),
         lease_s=float(env.get("TUBEWATCH_NOTIFIER_LEASE_S", "30")),
     )
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    notifier.run(stop)
+    run_until_signalled(notifier.run)
     return 0

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import threading
 
 from tubewatch.bus import bus_from_settings
 from tubewatch.db import get_engine, init_db
+from tubewatch.lifecycle import run_until_signalled
 from tubewatch.poller.service import Poller
 from tubewatch.settings import get_settings
 
@@ -36,8 +35,5 @@ def main(args: argparse.Namespace) -> int:
             flush=True,
         )
         return 1 if report.error or report.skipped else 0
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    poller.run(stop)
+    run_until_signalled(poller.run)
     return 0
