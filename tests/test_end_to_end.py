@@ -201,6 +201,15 @@ def test_four_services_as_processes_on_kafka(kafka_bootstrap, base_env, tmp_path
 
 
 def test_tubewatch_run_on_the_embedded_default(base_env, tmp_path):
+    run_in_one_process(base_env, tmp_path)
+
+
+def test_tubewatch_run_on_kafka(kafka_bootstrap, base_env, tmp_path):
+    run_in_one_process({**base_env, "TUBEWATCH_KAFKA_BOOTSTRAP": kafka_bootstrap}, tmp_path)
+
+
+def run_in_one_process(base_env: dict[str, str], tmp_path: Path) -> None:
+    """`tubewatch run`: the user's story, then SIGTERM saves what is in flight and exits 0."""
     logs = tmp_path / "logs"
     logs.mkdir()
     port = free_port()
