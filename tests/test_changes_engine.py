@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from collections import defaultdict
 
+import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from test_changes_helpers import drain, make_engine, produce_raw, read_all
 
@@ -14,7 +16,7 @@ from tubewatch.changes.engine import ChangeEngine
 from tubewatch.changes.logic import apply_snapshot
 from tubewatch.changes.state import DatabaseStateStore
 from tubewatch.db import get_engine
-from tubewatch.messages import VideoSnapshot
+from tubewatch.messages import MessageError, VideoSnapshot
 
 VIDEOS = [f"video{n:06d}" for n in range(12)]  # 11 characters, like YouTube ids
 
@@ -139,6 +141,71 @@ def test_malformed_snapshot_goes_to_the_dlq_and_the_engine_goes_on(kafka_bootstr
     [committed] = group_reader.committed([TopicPartition(topics["input"], 0)], timeout=10)
     group_reader.close()
     assert committed.offset == len(records)
+
+
+def test_one_batch_mixing_good_and_bad_values_keeps_the_models_verdict(
+    kafka_bootstrap, topic_factory
+):
+    """The engine parses raw Kafka messages itself: one batch holding a tombstone, values the
+    model refuses (also for a video already in the state, whose id check is skipped), values
+    it accepts only on the slow path, and JSON with ``]``/``,`` inside strings."""
+    topics = new_topics(topic_factory, partitions=1)
+    known = VIDEOS[0]
+    first = snapshots(1, seed=5)
+
+    def value(**fields: object) -> bytes:
+        base = {"video_id": known, "title": "t", "likes": 10, "comments": 3, "views": 100}
+        return json.dumps({**base, "polled_at": "2026-11-28T13:00:00Z", **fields}).encode()
+
+    bad = [
+        (known.encode(), None),  # a tombstone
+        (known.encode(), value(likes=-1)),  # a known video, a count the model refuses
+        (known.encode(), value(polled_at="2026-02-30T13:00:00Z")),  # not a real instant
+        (b"short", value(video_id="short")),  # an unknown id the model refuses
+        (known.encode(), b'[{"video_id": "' + known.encode() + b'"}]'),  # not an object
+    ]
+    good = [
+        VideoSnapshot.from_bytes(value(title='a "],[" title, with ] and ,', likes=11)),
+        # Valid, though not in canonical form: the model's reading decides (12:00 UTC).
+        VideoSnapshot.from_bytes(value(likes=12, polled_at="2026-11-28T14:00:00+02:00")),
+        VideoSnapshot.from_bytes(value(video_id=VIDEOS[1], likes=None, comments=9)),
+    ]
+    records = (
+        as_records(first)
+        + bad[:3]
+        + [(good[0].key, value(title='a "],[" title, with ] and ,', likes=11))]
+        + bad[3:]
+        + [(good[1].key, value(likes=12, polled_at="2026-11-28T14:00:00+02:00"))]
+        + as_records(good[2:])
+    )
+    produce_raw(kafka_bootstrap, topics["input"], records)
+    engine = make_engine(kafka_bootstrap, topics, f"chg-{uuid.uuid4()}")
+    try:
+        drain([engine], len(first) + len(good))
+        assert engine.snapshots_seen == len(first) + len(good)
+    finally:
+        engine.close()
+    assert by_key(read_all(kafka_bootstrap, topics["output"])) == expected_changes(first + good)
+    assert read_all(kafka_bootstrap, topics["dlq"]) == bad
+    reasons = dlq_reasons(kafka_bootstrap, topics["dlq"], len(bad))
+    assert reasons[0] == "empty value (tombstone)"
+    for (_, raw), reason in zip(bad[1:], reasons[1:], strict=True):
+        with pytest.raises(MessageError) as refused:
+            VideoSnapshot.from_bytes(raw)
+        assert reason == str(refused.value)
+
+
+def dlq_reasons(bootstrap: str, topic: str, count: int) -> list[str]:
+    """The ``tubewatch-error`` headers of the first ``count`` dead letters, in order."""
+    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4()}"})
+    reader.assign([TopicPartition(topic, 0, 0)])
+    try:
+        records = []
+        while len(records) < count:
+            records += [r for r in reader.consume(count, timeout=5) if r.error() is None]
+    finally:
+        reader.close()
+    return [dict(r.headers())["tubewatch-error"].decode() for r in records]
 
 
 def test_database_state_store_at_least_once_survives_restart(

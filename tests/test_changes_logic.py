@@ -106,6 +106,16 @@ def test_replayed_offset_is_not_applied_again():
 def test_state_bytes_round_trip():
     state = VideoState(None, 3, 2**40, 17)
     assert VideoState.from_bytes(state.to_bytes()) == state
+    assert state.to_bytes() == b"[null,3,1099511627776,17]"  # compact, as the changelog had
+    assert VideoState(10**30, 0, None, 0).to_bytes() == b"[%d,0,null,0]" % 10**30
+
+
+def test_unmoved_counts_keep_the_state_and_its_verdicts():
+    state, _ = apply_snapshot(None, snap(1), 0)
+    kept, change = apply_snapshot(state, snap(1, minute=2), 5)
+    assert kept is state and change is None  # no new state for an unmoved video
+    moved, change = apply_snapshot(kept, snap(2, minute=3), 6)
+    assert pairs(change)[0] == (1, 2) and moved.offset == 6
 
 
 def test_constructed_change_serialises_like_a_validated_one():

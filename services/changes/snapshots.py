@@ -33,7 +33,7 @@ from tubewatch.messages import VideoSnapshot, format_timestamp
 _Count = Annotated[int, msgspec.Meta(ge=0)] | None
 
 # Python's ``$`` also matches before a final newline; ``fullmatch`` does not (like pydantic).
-_VIDEO_ID = re.compile(r"[A-Za-z0-9_-]{11}")
+VIDEO_ID = re.compile(r"[A-Za-z0-9_-]{11}")
 
 
 class Snapshot(msgspec.Struct, frozen=True, gc=False):
@@ -57,11 +57,11 @@ class Snapshot(msgspec.Struct, frozen=True, gc=False):
         """Parse a `youtube_videos` value; raises `MessageError` exactly when the model does."""
         if raw is not None:
             try:
-                snapshot = _decode(raw)
+                snapshot = fast_decode(raw)
             except (msgspec.DecodeError, ValueError):  # ValueError: bytes that are not UTF-8
                 pass
             else:
-                if _VIDEO_ID.fullmatch(snapshot.video_id) and _is_canonical(snapshot.polled_at):
+                if VIDEO_ID.fullmatch(snapshot.video_id) and is_canonical(snapshot.polled_at):
                     return snapshot
         return cls.from_model(VideoSnapshot.from_bytes(raw))
 
@@ -80,11 +80,11 @@ class Snapshot(msgspec.Struct, frozen=True, gc=False):
         )
 
 
-_decode = msgspec.json.Decoder(Snapshot).decode
+fast_decode = msgspec.json.Decoder(Snapshot).decode
 
 
 @lru_cache(maxsize=4096)
-def _is_canonical(text: str) -> bool:
+def is_canonical(text: str) -> bool:
     """Whether ``text`` is a timezone-aware instant the contract would write back unchanged."""
     try:
         moment = datetime.fromisoformat(text)
