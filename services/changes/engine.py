@@ -207,6 +207,7 @@ class ChangeEngine:
         """
         updates: dict[int, dict[str, VideoState]] = defaultdict(dict)
         producer, topic = self.producer, self.output_topic
+        produce = producer.produce
         decode, valid_id, canonical = fast_decode, VIDEO_ID.fullmatch, is_canonical
         emitted = seen = dead = 0
         partition, states, saved = None, None, None
@@ -243,7 +244,11 @@ class ChangeEngine:
                 continue
             states[video_id] = saved[video_id] = new  # the last one per video wins
             if changed:
-                _produce(producer, topic, video_id.encode(), change_bytes(old, snapshot))
+                key, change = video_id.encode(), change_bytes(old, snapshot)
+                try:
+                    produce(topic, change, key)
+                except BufferError:  # the queue is full: wait for room
+                    _produce(producer, topic, key, change)
                 emitted += 1
         if dead:
             flush_or_raise(self.consumer.dead_letters.producer)
