@@ -201,7 +201,7 @@ class ChangeEngine:
         message's value, partition and offset once, builds no intermediate record, and skips
         the video id check for a video already in the state (its id passed the check when
         its first snapshot was read). Values the fast decoder is not certain about go to
-        `Snapshot.from_bytes` (pydantic's verdict); refused ones to the dead-letter topic,
+        `VideoSnapshot.from_bytes` (pydantic's verdict); refused ones to the dead-letter topic,
         made durable before the offsets are committed. Returns the states to save and the
         number of snapshots read.
         """
