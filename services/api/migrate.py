@@ -69,9 +69,11 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
         if not path or path == ":memory:" or path.startswith("file:"):
             yield  # one connection, one process: nothing to race with
             return
-        # flock is independent of SQLite's own (fcntl) locks; the file is the database itself,
-        # so no lock file is left behind. Opening for append creates it if missing.
-        with open(path, "ab") as handle:
+        # A lock file beside the database, never the database file itself: closing any
+        # descriptor of a file drops every POSIX lock this process holds on it, SQLite's
+        # included, and a process whose SQLite locks vanished corrupts what others read
+        # ("disk I/O error"; see "How To Corrupt An SQLite Database File", section 2.2).
+        with open(f"{path}.migrate-lock", "ab") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield

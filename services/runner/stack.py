@@ -60,7 +60,9 @@ class Stack:
         self.bus = bus_from_settings(settings)
         self.bus.ensure_topics()
         self.stop = threading.Event()
-        self.app = create_app(settings)
+        # The schema is current (init_db above): the app must not migrate again at start,
+        # while the workers already hold the database open.
+        self.app = create_app(settings, self.engine, migrate=False)
         self.workers = [
             Worker("poller", Poller(settings, self.engine, self.bus)),
             Worker("changes", build_engine(settings, self.bus)),
