@@ -4,8 +4,12 @@ Each worker runs `run(stop)` in a thread of its own; the API is served by uvicor
 calling thread, which also receives SIGINT/SIGTERM. Shutdown order: the API stops taking
 requests, then `stop` is set and every worker finishes what it has in flight (the poller its
 cycle, the change engine its batch and offsets, the notifier its sends and records) before
-the process exits. A worker that dies takes the process down with it (exit code 1), so a
-supervisor's restart policy brings it back whole instead of running half a pipeline.
+the process exits.
+
+A worker whose loop fails is rebuilt and restarted after a backoff, as a container's restart
+policy would restart its process: the new instance resumes from what was committed (consumer
+offsets, saved state, delivery records), so nothing committed is redone and nothing
+uncommitted is lost.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import uvicorn
@@ -30,6 +35,7 @@ from tubewatch.settings import Settings
 log = logging.getLogger(__name__)
 
 JOIN_TIMEOUT_S = 30
+RESTART_BACKOFF_S = (1, 2, 5, 10, 30)  # waits before the 1st, 2nd, … restart of a worker
 
 
 class _Server(uvicorn.Server):
@@ -45,9 +51,10 @@ class _Server(uvicorn.Server):
 @dataclass
 class Worker:
     name: str
-    service: object  # has run(stop: threading.Event)
+    build: Callable[[], object]  # a fresh service with run(stop: threading.Event)
     thread: threading.Thread | None = None
-    error: BaseException | None = field(default=None)
+    restarts: int = 0
+    last_error: str | None = field(default=None)
 
 
 class Stack:
@@ -64,12 +71,11 @@ class Stack:
         # while the workers already hold the database open.
         self.app = create_app(settings, self.engine, migrate=False)
         self.workers = [
-            Worker("poller", Poller(settings, self.engine, self.bus)),
-            Worker("changes", build_engine(settings, self.bus)),
-            Worker("notifier", Notifier(settings, self.engine, self.bus)),
+            Worker("poller", lambda: Poller(settings, self.engine, self.bus)),
+            Worker("changes", lambda: build_engine(settings, self.bus)),
+            Worker("notifier", lambda: Notifier(settings, self.engine, self.bus)),
         ]
         self._server: uvicorn.Server | None = None
-        self.failed = False
 
     def start_workers(self) -> None:
         for worker in self.workers:
@@ -80,13 +86,26 @@ class Stack:
         log.info("running poller, changes and notifier on %s", self.bus.describe())
 
     def _run_worker(self, worker: Worker) -> None:
-        try:
-            worker.service.run(self.stop)
-        except BaseException as exc:  # noqa: BLE001 - reported, then the whole stack stops
-            worker.error = exc
-            self.failed = True
-            log.exception("%s stopped with an error; shutting the stack down", worker.name)
-            self.request_stop()
+        """Runs the worker until `stop`; a failure rebuilds and restarts it after a backoff.
+
+        The backoff grows with consecutive failures and starts over once an instance has run
+        longer than the longest wait, so a worker that failed once last week restarts fast.
+        """
+        failures_in_a_row = 0
+        while not self.stop.is_set():
+            started = time.monotonic()
+            try:
+                worker.build().run(self.stop)
+                return
+            except Exception as exc:  # reported, then the worker comes back
+                if time.monotonic() - started > RESTART_BACKOFF_S[-1]:
+                    failures_in_a_row = 0
+                delay = RESTART_BACKOFF_S[min(failures_in_a_row, len(RESTART_BACKOFF_S) - 1)]
+                failures_in_a_row += 1
+                worker.restarts += 1
+                worker.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("%s failed; restarting it in %ss", worker.name, delay)
+                self.stop.wait(delay)
 
     def request_stop(self, signum: int | None = None, _frame=None) -> None:
         """Ask everything to stop (signal handler too); a second signal makes uvicorn hurry."""
@@ -99,7 +118,7 @@ class Stack:
             self._server.should_exit = True
 
     def serve(self, host: str, port: int, log_level: str = "info") -> int:
-        """Serve the API until a signal (or a worker failure), then stop everything."""
+        """Serve the API until a signal, then stop everything; 0 once all saved their work."""
         config = uvicorn.Config(
             self.app, host=host, port=port, log_level=log_level, access_log=False
         )
@@ -112,7 +131,8 @@ class Stack:
             self._server.run()
         finally:
             self.shutdown()
-        return 1 if self.failed else 0
+        stuck = [w.name for w in self.workers if w.thread is not None and w.thread.is_alive()]
+        return 1 if stuck else 0
 
     def wait_until_serving(self, timeout_s: float = 30) -> None:
         """Blocks until the API accepts connections (for helpers that call it)."""

@@ -1,0 +1,87 @@
+"""The single-process stack supervises its workers: a failed worker is rebuilt, not fatal."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from tubewatch.runner import stack as stack_module
+from tubewatch.runner.stack import Stack, Worker
+from tubewatch.settings import Settings
+
+
+class FlakyService:
+    """Fails on its first `failures` runs (counted across instances), then runs until stop."""
+
+    def __init__(self, attempts: list[int], failures: int):
+        self.attempts = attempts
+        self.failures = failures
+
+    def run(self, stop: threading.Event) -> None:
+        self.attempts.append(len(self.attempts) + 1)
+        if len(self.attempts) <= self.failures:
+            raise RuntimeError(f"broken on attempt {len(self.attempts)}")
+        stop.wait()
+
+
+def wait_for(condition, timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def stack(tmp_path, monkeypatch) -> Stack:
+    monkeypatch.setattr(stack_module, "RESTART_BACKOFF_S", (0.01, 0.02, 0.05))
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'run.db'}", kafka_bootstrap=None, secret_key="k"
+    )
+    return Stack(settings)
+
+
+def test_a_failing_worker_is_rebuilt_and_the_others_keep_running(stack):
+    flaky_attempts: list[int] = []
+    steady_attempts: list[int] = []
+    stack.workers = [
+        Worker("flaky", lambda: FlakyService(flaky_attempts, failures=3)),
+        Worker("steady", lambda: FlakyService(steady_attempts, failures=0)),
+    ]
+    stack.start_workers()
+    try:
+        wait_for(lambda: len(flaky_attempts) == 4)
+        flaky, steady = stack.workers
+        assert flaky.restarts == 3
+        assert flaky.last_error == "RuntimeError: broken on attempt 3"
+        assert flaky.thread.is_alive(), "the fourth instance runs until stop"
+        assert steady.restarts == 0 and steady_attempts == [1]
+    finally:
+        stack.shutdown()
+    assert not any(worker.thread.is_alive() for worker in stack.workers)
+    assert len(flaky_attempts) == 4, "no restart after stop"
+
+
+def test_stop_during_the_backoff_ends_the_worker_without_another_attempt(stack, monkeypatch):
+    monkeypatch.setattr(stack_module, "RESTART_BACKOFF_S", (60,))
+    attempts: list[int] = []
+    stack.workers = [Worker("broken", lambda: FlakyService(attempts, failures=99))]
+    stack.start_workers()
+    wait_for(lambda: stack.workers[0].restarts == 1)
+    started = time.monotonic()
+    stack.shutdown()
+    assert time.monotonic() - started < 5, "stop interrupts the backoff wait"
+    assert attempts == [1]
+    assert not stack.workers[0].thread.is_alive()
+
+
+def test_the_real_workers_run_on_the_embedded_default_and_stop_cleanly(stack):
+    stack.start_workers()
+    time.sleep(1)
+    assert all(worker.thread.is_alive() for worker in stack.workers)
+    assert all(worker.restarts == 0 for worker in stack.workers), [
+        worker.last_error for worker in stack.workers
+    ]
+    stack.shutdown()
+    assert not any(worker.thread.is_alive() for worker in stack.workers)
