@@ -139,8 +139,7 @@ def test_malformed_values_go_to_the_dlq_and_the_consumer_goes_on(under_test):
     produce(under_test.bus, topic, [snapshot(2)])
 
     group = under_test.group()
-    consumer = under_test.bus.consumer(group, topic, VideoSnapshot)
-    consumer.dead_letters.topic = dlq
+    consumer = under_test.bus.consumer(group, topic, VideoSnapshot, dlq_topic=dlq)
     try:
         got = drain(consumer, 2)
         assert [r.value.video_id for r in got] == ["vid00000001", "vid00000002"]

@@ -62,8 +62,7 @@ def test_malformed_message_goes_to_dlq_and_consumer_goes_on(kafka_bootstrap, top
     flush_or_raise(producer)
 
     group = f"g-{uuid.uuid4()}"
-    consumer = TypedConsumer(kafka_bootstrap, group, topic, VideoSnapshot)
-    consumer.dead_letters.topic = dlq
+    consumer = TypedConsumer(kafka_bootstrap, group, topic, VideoSnapshot, dlq_topic=dlq)
     try:
         got = drain(consumer, 1)
         consumer.commit()

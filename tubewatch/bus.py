@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Protocol, TypeVar
 
 from tubewatch.kafka import (
+    DLQ,
     TypedConsumer,
     contract_topics,
     ensure_topics,
@@ -31,7 +32,16 @@ M = TypeVar("M", bound=_Message)
 class Bus(Protocol):
     def producer(self, **overrides: object): ...
 
-    def consumer(self, group_id: str, topic: str, model: type[M], **overrides: object): ...
+    def consumer(
+        self,
+        group_id: str,
+        topic: str,
+        model: type[M],
+        *,
+        dlq_topic: str = DLQ,
+        on_revoke=None,
+        **overrides: object,
+    ): ...
 
     def ensure_topics(self) -> None: ...
 
@@ -56,8 +66,25 @@ class KafkaBus:
     def producer(self, **overrides: object):
         return make_producer(self.bootstrap, **overrides)
 
-    def consumer(self, group_id: str, topic: str, model: type[M], **overrides: object):
-        return TypedConsumer(self.bootstrap, group_id, topic, model, **overrides)
+    def consumer(
+        self,
+        group_id: str,
+        topic: str,
+        model: type[M],
+        *,
+        dlq_topic: str = DLQ,
+        on_revoke=None,
+        **overrides: object,
+    ):
+        return TypedConsumer(
+            self.bootstrap,
+            group_id,
+            topic,
+            model,
+            dlq_topic=dlq_topic,
+            on_revoke=on_revoke,
+            **overrides,
+        )
 
     def ensure_topics(self) -> None:
         ensure_topics(

@@ -222,10 +222,21 @@ class EmbeddedBus:
         return EmbeddedProducer(self, linger_s=linger_ms / 1000)
 
     def consumer(
-        self, group_id: str, topic: str, model: type[M], **overrides: object
+        self,
+        group_id: str,
+        topic: str,
+        model: type[M],
+        *,
+        dlq_topic: str = DLQ,
+        on_revoke=None,
+        **overrides: object,
     ) -> EmbeddedConsumer[M]:
-        """A typed consumer of ``topic`` in ``group_id`` (Kafka client settings ignored)."""
-        return EmbeddedConsumer(self, group_id, topic, model)
+        """A typed consumer of ``topic`` in ``group_id`` (Kafka client settings ignored).
+
+        ``on_revoke`` is accepted for the `Bus` protocol and never called: one consumer of a
+        group owns the whole topic, and nothing is taken from it while it lives.
+        """
+        return EmbeddedConsumer(self, group_id, topic, model, dlq_topic)
 
     def ensure_topics(self) -> None:
         """Create the tables and the contract's topics, and purge what retention expired."""
@@ -546,7 +557,7 @@ class EmbeddedConsumer(Generic[M]):
         self.group_id = group_id
         self.topic = topic
         self.model = model
-        self.dead_letters = DeadLetters(bus.producer(), dlq_topic)  # `.topic` may be changed
+        self.dead_letters = DeadLetters(bus.producer(), dlq_topic)
         self._position: int | None = None  # None: load the committed one on first claim
         self._committed: int | None = None
         self._closed = False

@@ -10,11 +10,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, NamedTuple, TypeVar
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tubewatch.messages import MessageError, _Message
@@ -174,7 +174,10 @@ class TypedConsumer(Generic[M]):
     """Consumes one topic as message models. Malformed values go to the dead-letter topic.
 
     Offsets are committed only by `commit()`, which the caller runs after it has processed
-    (and made durable) what `poll_batch()` returned.
+    (and made durable) what `poll_batch()` returned. ``on_revoke(consumer, partitions)`` is
+    called when partitions are taken away (a rebalance) or lost (the group expelled us), so
+    a caller holding per-partition state can drop it. ``consumer`` is the confluent-kafka
+    consumer, for callers that read raw messages themselves (the change engine).
     """
 
     def __init__(
@@ -184,6 +187,9 @@ class TypedConsumer(Generic[M]):
         topic: str,
         model: type[M],
         dlq_producer: Producer | None = None,
+        *,
+        dlq_topic: str = DLQ,
+        on_revoke: Callable[[Consumer, list[TopicPartition]], None] | None = None,
         **consumer_overrides: object,
     ):
         self.group_id = group_id
@@ -191,8 +197,11 @@ class TypedConsumer(Generic[M]):
         self.model = model
         self.consumer = make_consumer(bootstrap, group_id, **consumer_overrides)
         self._own_producer = dlq_producer is None
-        self.dead_letters = DeadLetters(dlq_producer or make_producer(bootstrap))
-        self.consumer.subscribe([topic])
+        self.dead_letters = DeadLetters(dlq_producer or make_producer(bootstrap), dlq_topic)
+        if on_revoke is None:
+            self.consumer.subscribe([topic])
+        else:
+            self.consumer.subscribe([topic], on_revoke=on_revoke, on_lost=on_revoke)
 
     def poll_batch(self, max_messages: int = 500, timeout_s: float = 1.0) -> list[Parsed[M]]:
         records = self.consumer.consume(num_messages=max_messages, timeout=timeout_s)

@@ -96,12 +96,11 @@ class ChangeEngine:
         if self.transactional:
             self.producer.init_transactions(30)
         # `Snapshot`: a fast validated parse, with `VideoSnapshot`'s verdict on every value.
-        self.consumer = bus.consumer(group_id, input_topic, Snapshot)
-        if hasattr(self.consumer, "dead_letters"):
-            self.consumer.dead_letters.topic = dlq_topic
-        self._raw = getattr(self.consumer, "consumer", None)  # the confluent-kafka Consumer
-        if self._raw is not None:
-            self._raw.subscribe([input_topic], on_revoke=self._on_revoke, on_lost=self._on_revoke)
+        self.consumer = bus.consumer(
+            group_id, input_topic, Snapshot, dlq_topic=dlq_topic, on_revoke=self._on_revoke
+        )
+        # On Kafka, the confluent-kafka consumer: the engine reads raw messages (`step`).
+        self._raw = self.consumer.consumer if is_kafka else None
         self._states: dict[int, dict[str, VideoState]] = {}
         self._sent_positions: dict[int, int] = {}
         self.snapshots_seen = 0
