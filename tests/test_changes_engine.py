@@ -11,6 +11,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from test_changes_helpers import drain, make_engine, produce_raw, read_all
 
+from tubewatch.backoff import Backoff
 from tubewatch.bus import KafkaBus
 from tubewatch.changes.engine import ChangeEngine
 from tubewatch.changes.logic import apply_snapshot
@@ -233,17 +234,18 @@ def test_database_state_store_at_least_once_survives_restart(
     assert sum(map(len, saved.values())) == len(VIDEOS)
 
 
-class FailOnceCommit:
-    """The engine's real producer, except that one commit_transaction fails as the broker
-    can make it fail (abortable error) - after everything of the batch was produced."""
+class FailingCommits:
+    """The engine's real producer, except that its first ``failures`` commit_transaction
+    calls fail as the broker can make them fail (abortable error) - after everything of the
+    batch was produced."""
 
-    def __init__(self, producer):
+    def __init__(self, producer, failures: int):
         self._producer = producer
-        self.failed = False
+        self.failures_left = failures
 
     def commit_transaction(self, *args):
-        if not self.failed:
-            self.failed = True
+        if self.failures_left:
+            self.failures_left -= 1
             raise KafkaException(KafkaError(KafkaError._STATE, "injected", txn_requires_abort=True))
         return self._producer.commit_transaction(*args)
 
@@ -251,18 +253,26 @@ class FailOnceCommit:
         return getattr(self._producer, name)
 
 
-def test_aborted_transaction_is_redone_without_duplicates(kafka_bootstrap, topic_factory):
+def test_aborted_transactions_are_redone_without_duplicates_after_a_growing_wait(
+    kafka_bootstrap, topic_factory
+):
     topics = new_topics(topic_factory, partitions=2)
     snaps = snapshots(5, seed=7)
     produce_raw(kafka_bootstrap, topics["input"], as_records(snaps))
-    engine = make_engine(kafka_bootstrap, topics, f"chg-{uuid.uuid4()}")
-    engine.producer = FailOnceCommit(engine.producer)
+    slept: list[float] = []
+    backoff = Backoff(base_s=0.1, max_s=10, sleep=slept.append, rng=random.Random(3))
+    engine = make_engine(kafka_bootstrap, topics, f"chg-{uuid.uuid4()}", abort_backoff=backoff)
+    engine.producer = FailingCommits(engine.producer, failures=3)
     try:
         drain([engine], len(snaps))
     finally:
         engine.close()
-    assert engine.producer.failed
-    # The aborted batch's changes are invisible to read_committed readers; the redo wrote them.
+    assert engine.producer.failures_left == 0
+    # Three aborts in a row: three waits, each in the upper half of 0.1 s, 0.2 s, 0.4 s.
+    assert len(slept) == 3
+    assert [0.05 <= slept[0] <= 0.1, 0.1 <= slept[1] <= 0.2, 0.2 <= slept[2] <= 0.4] == [True] * 3
+    assert engine.aborts_in_a_row == 0, "a committed batch resets the count"
+    # The aborted batches' changes are invisible to read_committed readers; the redo wrote them.
     assert by_key(read_all(kafka_bootstrap, topics["output"])) == expected_changes(snaps)
 
 

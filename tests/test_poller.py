@@ -14,11 +14,11 @@ from test_changes_helpers import read_all
 from youtube_sim_fixtures import SimControl, sim_video, start_youtube_sim
 
 from tubewatch import quota
+from tubewatch.backoff import Backoff
 from tubewatch.bus import KafkaBus
 from tubewatch.db import get_engine, init_db, session_scope
 from tubewatch.messages import VideoSnapshot
 from tubewatch.models import QuotaDay, Video, Watch, WatchVideo
-from tubewatch.poller.backoff import Backoff
 from tubewatch.poller.service import Poller
 from tubewatch.settings import Settings
 

@@ -6,7 +6,7 @@ import random
 from datetime import UTC, datetime
 
 from tubewatch import quota
-from tubewatch.poller.backoff import Backoff
+from tubewatch.backoff import Backoff
 from tubewatch.poller.planner import plan_interval, playlist_units, stats_units
 
 

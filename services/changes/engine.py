@@ -26,6 +26,7 @@ from collections import defaultdict
 import msgspec
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+from tubewatch.backoff import Backoff
 from tubewatch.bus import Bus, KafkaBus
 from tubewatch.changes.logic import VideoState, change_bytes, detect
 from tubewatch.changes.snapshots import VIDEO_ID, Snapshot, fast_decode, is_canonical
@@ -70,6 +71,7 @@ class ChangeEngine:
         transactional: bool | None = None,
         batch_size: int = BATCH_SIZE,
         poll_timeout_s: float = 0.5,
+        abort_backoff: Backoff | None = None,
     ):
         is_kafka = isinstance(bus, KafkaBus)
         self.transactional = is_kafka if transactional is None else transactional
@@ -85,6 +87,10 @@ class ChangeEngine:
         self.output_topic = output_topic
         self.batch_size = batch_size
         self.poll_timeout_s = poll_timeout_s
+        # Waits after aborted transactions in a row: a cause that lasts (a deleted output
+        # topic, a broker away) must not turn into a hot loop of aborts.
+        self.abort_backoff = abort_backoff or Backoff(base_s=0.1, max_s=10)
+        self.aborts_in_a_row = 0
 
         # librdkafka tuning only means something to a Kafka producer.
         producer_config: dict[str, object] = dict(PRODUCER_TUNING) if is_kafka else {}
@@ -162,6 +168,7 @@ class ChangeEngine:
                 raise
             self._abort(exc)
             return 0
+        self.aborts_in_a_row = 0
         self.snapshots_seen += seen
         return seen
 
@@ -278,7 +285,14 @@ class ChangeEngine:
         error = exc.args[0]
         if getattr(error, "fatal", lambda: False)():
             raise exc
-        log.warning("transaction failed, rewinding: %s", error)
+        delay = self.abort_backoff.delay(self.aborts_in_a_row)
+        self.aborts_in_a_row += 1
+        log.warning(
+            "transaction failed (%d in a row), rewinding, next try in %.1fs: %s",
+            self.aborts_in_a_row,
+            delay,
+            error,
+        )
         self.producer.abort_transaction(30)
         self._states.clear()
         self._sent_positions.clear()
@@ -286,6 +300,7 @@ class ChangeEngine:
         if assignment:
             for tp in self._raw.committed(assignment, timeout=30):
                 self._raw.seek(TopicPartition(tp.topic, tp.partition, max(tp.offset, 0)))
+        self.abort_backoff.sleep(delay)
 
     def run(self, stop: threading.Event) -> None:
         """Process batches until ``stop`` is set; the batch in flight is finished first."""

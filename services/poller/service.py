@@ -30,13 +30,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from tubewatch import quota
+from tubewatch.backoff import Backoff
 from tubewatch.bus import Bus
 from tubewatch.db import session_scope
 from tubewatch.kafka import YOUTUBE_VIDEOS, flush_or_raise, produce_message
 from tubewatch.messages import VideoSnapshot, format_timestamp
 from tubewatch.models import Video, Watch, WatchVideo
 from tubewatch.poller import metrics
-from tubewatch.poller.backoff import Backoff
 from tubewatch.poller.planner import plan_interval, playlist_units, stats_units
 from tubewatch.poller.youtube import (
     MAX_IDS,

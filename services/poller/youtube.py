@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import httpx
 from pydantic import SecretStr
 
-from tubewatch.poller.backoff import Backoff
+from tubewatch.backoff import Backoff
 from tubewatch.secrets import redact_query_secrets
 
 log = logging.getLogger(__name__)

@@ -1,9 +1,11 @@
-"""Exponential backoff with jitter for retrying transient YouTube errors.
+"""Exponential backoff with jitter, for whatever is retried after a transient failure.
 
-Rate limits and 5xx answers clear up on their own; retrying at once would hit the same wall
-and spend a quota unit each time. Delays grow ``base_s · factor^attempt`` up to ``max_s``, and
-each one is drawn uniformly from the upper half of that ("equal jitter"), so several pollers
-do not retry in lockstep while a retry still waits at least half the nominal delay.
+The poller retries rate limits and 5xx answers with it (they clear up on their own; retrying
+at once would hit the same wall and spend a quota unit each time), and the change engine
+waits with it after aborted transactions. Delays grow ``base_s · factor^attempt`` up to
+``max_s``, and each one is drawn uniformly from the upper half of that ("equal jitter"), so
+several instances do not retry in lockstep while a retry still waits at least half the
+nominal delay.
 
 ``sleep`` and ``rng`` are injectable so tests run without waiting; the poller passes its stop
 event's ``wait`` so shutdown interrupts a backoff.
