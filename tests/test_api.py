@@ -146,6 +146,40 @@ def test_default_metrics(api):
     assert watch["subscriptions"][0]["metrics"] == ["likes", "comments"]
 
 
+def test_min_delta_alone_follows_its_metric_too(api):
+    """CONTRACT.md's (and the README's) example: min_delta views 1000, default metrics."""
+    watch = make_watch(
+        api,
+        playlist_id="PLabcdefghijklmnop",
+        notify=["json://example.org/x"],
+        min_delta={"views": 1000},
+    )
+    [sub] = watch["subscriptions"]
+    assert sub["metrics"] == ["likes", "comments", "views"]
+    assert sub["min_delta"] == {"views": 1000}
+    response = api.client.post(
+        "/subscriptions",
+        json={
+            "watch_id": watch["id"],
+            "notify": ["json://example.org/y"],
+            "min_delta": {"views": 5},
+        },
+        headers=api.alice,
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["metrics"] == ["likes", "comments", "views"]
+    # PATCH: a threshold on a metric not followed yet starts following it.
+    path = f"/subscriptions/{sub['id']}"
+    only_likes = api.client.patch(
+        path, json={"metrics": ["likes"], "min_delta": {}}, headers=api.alice
+    )
+    assert only_likes.json()["metrics"] == ["likes"], only_likes.text
+    patched = api.client.patch(path, json={"min_delta": {"comments": 3}}, headers=api.alice)
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["metrics"] == ["likes", "comments"]
+    assert patched.json()["min_delta"] == {"comments": 3}
+
+
 def test_pause_label_and_delete_reach_the_database(api):
     watch = make_watch(api, video_id="Tk23kQRFWcw", notify=["json://example.org/x"])
     response = api.client.patch(
@@ -205,11 +239,35 @@ BAD_WATCHES = {
         "notify": ["json://example.org/x"],
         "metrics": ["dislikes"],
     },
-    "min-delta-not-in-metrics": {
+    "min-delta-not-in-explicit-metrics": {
         "video_id": "Tk23kQRFWcw",
         "notify": ["json://example.org/x"],
+        "metrics": ["likes"],
         "min_delta": {"views": 5},
     },
+    "min-delta-as-string": {
+        "video_id": "Tk23kQRFWcw",
+        "notify": ["json://example.org/x"],
+        "min_delta": {"likes": "10"},
+    },
+    "min-delta-as-bool": {
+        "video_id": "Tk23kQRFWcw",
+        "notify": ["json://example.org/x"],
+        "min_delta": {"likes": True},
+    },
+    "min-delta-huge": {
+        "video_id": "Tk23kQRFWcw",
+        "notify": ["json://example.org/x"],
+        "min_delta": {"views": 10**30},
+    },
+    "min-delta-unknown-metric": {
+        "video_id": "Tk23kQRFWcw",
+        "notify": ["json://example.org/x"],
+        "min_delta": {"dislikes": 1},
+    },
+    "playlist-id-not-a-string": {"playlist_id": 123},
+    "label-not-a-string": {"video_id": "Tk23kQRFWcw", "label": 5},
+    "body-is-a-list": [{"video_id": "Tk23kQRFWcw"}],
     "negative-min-delta": {
         "video_id": "Tk23kQRFWcw",
         "notify": ["json://example.org/x"],
@@ -332,6 +390,28 @@ def test_subscription_crud(api):
     )
     assert api.client.delete(path, headers=api.alice).status_code == 204
     assert api.client.get(path, headers=api.alice).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"watch_id": "WATCH_AS_TEXT", "notify": ["json://example.org/x"]},
+        {"watch_id": True, "notify": ["json://example.org/x"]},
+        {"watch_id": 10**30, "notify": ["json://example.org/x"]},
+        {"watch_id": "WATCH"},
+        {"watch_id": "WATCH", "notify": []},
+        {"watch_id": "WATCH", "notify": ["json://example.org/x"], "min_delta": {"likes": "2"}},
+        {"watch_id": "WATCH", "notify": ["json://example.org/x"], "metrics": ["likes", "likes"]},
+    ],
+)
+def test_bad_subscription_bodies_are_422(api, body):
+    watch = make_watch(api)
+    real_id = {"WATCH": watch["id"], "WATCH_AS_TEXT": str(watch["id"])}
+    body = {**body, "watch_id": real_id.get(body["watch_id"], body["watch_id"])}
+    response = api.client.post("/subscriptions", json=body, headers=api.alice)
+    assert response.status_code == 422, response.text
+    assert all(item["msg"] and item["loc"] for item in response.json()["detail"])
+    assert api.client.get("/subscriptions", headers=api.alice).json() == []
 
 
 def test_subscription_on_a_missing_watch_is_404(api):

@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     StrictBool,
+    StrictInt,
     model_validator,
 )
 
@@ -68,8 +69,13 @@ Target = Annotated[
 ]
 Targets = Annotated[list[Target], Field(min_length=1, max_length=MAX_TARGETS)]
 Metrics = Annotated[list[Metric], Field(min_length=1, max_length=len(METRICS))]
-MinDelta = Annotated[dict[Metric, Annotated[int, Field(ge=0, le=MAX_DELTA)]], Field(max_length=3)]
+# Strict in bodies: "10" or true is a wrong JSON type (422), not a number to guess at.
+MinDelta = Annotated[
+    dict[Metric, Annotated[StrictInt, Field(ge=0, le=MAX_DELTA)]], Field(max_length=3)
+]
+# Ids in paths and query strings arrive as text; in a JSON body an id must be a number.
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+BodyId = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
 
 
 def _as_utc(moment: datetime) -> str:
@@ -80,6 +86,16 @@ def _as_utc(moment: datetime) -> str:
 
 
 Timestamp = Annotated[datetime, PlainSerializer(_as_utc, return_type=str)]
+
+
+def followed_metrics(base: list[str], min_delta: dict[str, int] | None) -> list[str]:
+    """``base`` plus the metrics ``min_delta`` names: a threshold means "follow this metric".
+
+    Used where the caller gave no ``metrics`` (CONTRACT.md's own example is ``"min_delta":
+    {"views": 1000}`` with the default metrics); explicit ``metrics`` are taken as given.
+    """
+    extra = [metric for metric in METRICS if metric in (min_delta or {}) and metric not in base]
+    return [*base, *extra]
 
 
 def _check_metrics(metrics: list[str] | None, min_delta: dict[str, int] | None) -> None:
@@ -101,7 +117,8 @@ class _Input(BaseModel):
 
 class SubscriptionBase(_Input):
     metrics: Metrics | None = Field(
-        default=None, description="which counts alert (default likes and comments)"
+        default=None,
+        description="which counts alert (default likes and comments, plus any min_delta names)",
     )
     min_delta: MinDelta | None = Field(
         default=None, description="per metric, the smallest change that alerts"
@@ -109,12 +126,12 @@ class SubscriptionBase(_Input):
 
 
 class SubscriptionCreate(SubscriptionBase):
-    watch_id: Id
+    watch_id: BodyId
     notify: Targets = Field(description="apprise URLs")
 
     @model_validator(mode="after")
     def _metrics_agree(self) -> SubscriptionCreate:
-        _check_metrics(self.metrics or DEFAULT_METRICS, self.min_delta)
+        _check_metrics(self.metrics, self.min_delta)
         return self
 
 
@@ -160,7 +177,7 @@ class WatchCreate(WatchBase):
             raise ValueError("give exactly one of playlist_id and video_id")
         if self.notify is None and (self.metrics is not None or self.min_delta is not None):
             raise ValueError("metrics and min_delta belong to a subscription: give notify too")
-        _check_metrics(self.metrics or DEFAULT_METRICS, self.min_delta)
+        _check_metrics(self.metrics, self.min_delta)
         return self
 
 

@@ -14,6 +14,7 @@ from tubewatch.api.schemas import (
     SubscriptionUpdate,
     TargetResult,
     TestReport,
+    followed_metrics,
 )
 from tubewatch.models import Subscription, Watch
 from tubewatch.secrets import TargetCipher, redact_target
@@ -82,7 +83,7 @@ def new_subscription(
         owner=owner,
         watch_id=watch_id,
         targets=targets,
-        metrics=list(metrics or DEFAULT_METRICS),
+        metrics=list(metrics or followed_metrics(DEFAULT_METRICS, min_delta)),
         min_delta=dict(min_delta or {}),
     )
 
@@ -132,8 +133,11 @@ def update_subscription(
     cipher: CipherDep,
 ) -> SubscriptionPublic:
     subscription = owned_subscription(session, owner, subscription_id)
-    metrics = body.metrics if body.metrics is not None else subscription.metrics
     min_delta = body.min_delta if body.min_delta is not None else subscription.min_delta
+    if body.metrics is not None:
+        metrics = body.metrics  # explicit: must cover min_delta (checked below)
+    else:  # a new threshold on a metric not followed yet starts following it
+        metrics = followed_metrics(list(subscription.metrics), body.min_delta)
     unknown = sorted(set(min_delta) - set(metrics))
     if unknown:
         raise HTTPException(
