@@ -1,7 +1,10 @@
 """Settings, secrets and the CLI surface of the shared package."""
 
+import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -23,16 +26,63 @@ def test_settings_read_tubewatch_variables(monkeypatch):
     assert settings.youtube_api_key.get_secret_value() == "AIzaSecret"
 
 
+# CONTRACT.md, "Configuration": variable -> default (None: unset).
+CONTRACT_DEFAULTS = {
+    "DATABASE_URL": "sqlite:///./tubewatch.db",
+    "KAFKA_BOOTSTRAP": None,
+    "YOUTUBE_API_KEY": None,
+    "YOUTUBE_API_URL": "https://www.googleapis.com/youtube/v3",
+    "POLL_INTERVAL_S": 60,
+    "QUOTA_UNITS_PER_DAY": 10000,
+    "SECRET_KEY": None,
+    "ALLOW_PRIVATE_TARGETS": False,
+}
+
+
+def _clear_tubewatch_env(monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("TUBEWATCH_"):
+            monkeypatch.delenv(name)
+
+
 def test_settings_defaults_match_contract(monkeypatch):
-    for name in ("DATABASE_URL", "KAFKA_BOOTSTRAP", "POLL_INTERVAL_S", "QUOTA_UNITS_PER_DAY"):
-        monkeypatch.delenv(f"TUBEWATCH_{name}", raising=False)
+    _clear_tubewatch_env(monkeypatch)
     settings = Settings()
-    assert settings.database_url == "sqlite:///./tubewatch.db"
-    assert settings.kafka_bootstrap is None
-    assert settings.youtube_api_url == "https://www.googleapis.com/youtube/v3"
-    assert settings.poll_interval_s == 60
-    assert settings.quota_units_per_day == 10_000
-    assert settings.allow_private_targets is False
+    for name, default in CONTRACT_DEFAULTS.items():
+        assert getattr(settings, name.lower()) == default, name
+
+
+def test_empty_variables_count_as_unset(monkeypatch):
+    """`TUBEWATCH_SECRET_KEY=` in an env file must not encrypt targets with an empty key."""
+    _clear_tubewatch_env(monkeypatch)
+    for name in CONTRACT_DEFAULTS:
+        monkeypatch.setenv(f"TUBEWATCH_{name}", "")
+    settings = Settings()
+    for name, default in CONTRACT_DEFAULTS.items():
+        assert getattr(settings, name.lower()) == default, name
+
+
+def _readme_configuration_table() -> dict[str, str]:
+    """The README's configuration table: variable -> default cell."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    table = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`"):
+            for name in re.findall(r"`([A-Z_]+)`", cells[0]):
+                table[name] = cells[1]
+    return table
+
+
+def test_readme_documents_every_setting_with_the_contract_defaults():
+    table = _readme_configuration_table()
+    assert set(table) >= {name.upper() for name in Settings.model_fields}, (
+        "settings missing from the README's configuration table"
+    )
+    for name, default in CONTRACT_DEFAULTS.items():
+        shown = "unset" if default is None else str(default).lower()
+        assert table[name].strip("`").lower().startswith(shown), (name, table[name])
 
 
 def test_invalid_setting_is_a_clear_error(monkeypatch):
@@ -101,9 +151,51 @@ def test_cli_help_lists_every_contract_command():
 def test_cli_parses_contract_flags():
     parser = build_parser()
     assert parser.parse_args(["poller", "--once"]).once is True
-    assert parser.parse_args(["youtube-sim"]).port == 8090
-    assert parser.parse_args(["api"]).port == 8000
+    assert parser.parse_args(["poller"]).once is False
+    for command, port in (("api", 8000), ("run", 8000), ("demo", 8000), ("youtube-sim", 8090)):
+        args = parser.parse_args([command])
+        assert (args.host, args.port) == ("127.0.0.1", port), command
+        args = parser.parse_args([command, "--host", "0.0.0.0", "--port", "18123"])
+        assert (args.host, args.port) == ("0.0.0.0", 18123), command
     assert parser.parse_args(["keys", "create", "--name", "ann"]).name == "ann"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["keys", "create"])  # --name is required
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-1", "http"])
+def test_cli_refuses_a_bad_port_clearly(port):
+    result = subprocess.run(
+        [sys.executable, "-m", "tubewatch.cli", "api", "--port", port],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "argument --port: invalid port" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_reports_bad_configuration_without_a_traceback(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUBEWATCH_")}
+    env.update(
+        TUBEWATCH_DATABASE_URL=f"sqlite:///{tmp_path / 'c.db'}",
+        TUBEWATCH_DATA_DIR=str(tmp_path),
+        TUBEWATCH_POLL_INTERVAL_S="-5",
+        TUBEWATCH_ALLOW_PRIVATE_TARGETS="maybe-SECRETISH",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "tubewatch.cli", "keys", "create", "--name", "x"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "TUBEWATCH_POLL_INTERVAL_S" in result.stderr
+    assert "TUBEWATCH_ALLOW_PRIVATE_TARGETS" in result.stderr
+    assert "SECRETISH" not in result.stderr  # values are never echoed
+    assert result.stdout == ""  # no key was minted
 
 
 def test_metrics_endpoint_serves_the_default_registry():

@@ -11,9 +11,11 @@ import importlib
 import logging
 import sys
 
+from pydantic import ValidationError
+
 from tubewatch import __version__
 from tubewatch.metrics_endpoint import serve_metrics
-from tubewatch.settings import get_settings
+from tubewatch.settings import Settings, get_settings
 
 # subcommand -> (module whose main(args) runs it, help text)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -32,6 +34,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
 METRICS_BY_BIND = ("poller", "changes", "notifier")
 
 
+def _port(text: str) -> int:
+    """A TCP port for a server to listen on: 1 to 65535 (argparse reports anything else)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port {text!r}: not a number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {port}: must be 1 to 65535")
+    return port
+
+
+def _settings_problems(exc: ValidationError) -> list[str]:
+    """One line per bad variable, named as the environment spells it, without its value
+    (the value may be a secret)."""
+    return [
+        f"TUBEWATCH_{'.'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+        for error in exc.errors()
+    ]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tubewatch", description="Notifications for YouTube statistics."
@@ -45,14 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name in ("api", "run", "demo"):
         p = add(name)
-        p.add_argument("--host", default="127.0.0.1")
-        p.add_argument("--port", type=int, default=8000)
+        p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+        p.add_argument("--port", type=_port, default=8000, help="port to bind (default 8000)")
     add("poller").add_argument("--once", action="store_true", help="run one full cycle and exit")
     add("changes")
     add("notifier")
     sim = add("youtube-sim")
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=8090)
+    sim.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    sim.add_argument("--port", type=_port, default=8090, help="port to bind (default 8090)")
     keys = add("keys")
     keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
     create = keys_sub.add_parser("create", help="mint an API key; prints it on the last line")
@@ -82,11 +104,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"tubewatch {args.command}: not built yet", file=sys.stderr)
             return 3
         raise
-    if args.command in METRICS_BY_BIND:
-        bind = get_settings().metrics_bind
-        if bind:
-            serve_metrics(bind)
-    return int(module.main(args) or 0)
+    try:
+        if args.command in METRICS_BY_BIND:
+            bind = get_settings().metrics_bind
+            if bind:
+                serve_metrics(bind)
+        return int(module.main(args) or 0)
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        print(f"tubewatch {args.command}: invalid configuration:", file=sys.stderr)
+        for line in _settings_problems(exc):
+            print(f"  {line}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

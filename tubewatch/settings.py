@@ -10,7 +10,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TUBEWATCH_", env_file=None, extra="ignore")
+    # An empty variable (``TUBEWATCH_SECRET_KEY=`` in an env file) counts as unset: the
+    # default applies, never an empty value (an empty SECRET_KEY would encrypt every target
+    # with a key anyone can derive; an empty DATABASE_URL would crash at the first query).
+    model_config = SettingsConfigDict(
+        env_prefix="TUBEWATCH_", env_file=None, extra="ignore", env_ignore_empty=True
+    )
 
     database_url: str = "sqlite:///./tubewatch.db"
     kafka_bootstrap: str | None = Field(
