@@ -160,6 +160,9 @@ def test_cli_parses_contract_flags():
     assert parser.parse_args(["keys", "create", "--name", "ann"]).name == "ann"
     with pytest.raises(SystemExit):
         parser.parse_args(["keys", "create"])  # --name is required
+    assert parser.parse_args(["--log-level", "debug", "changes"]).log_level == "DEBUG"
+    with pytest.raises(SystemExit):  # was a ValueError traceback from logging
+        parser.parse_args(["--log-level", "bogus", "changes"])
 
 
 @pytest.mark.parametrize("port", ["99999", "0", "-1", "http"])

@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
 # Processes without an HTTP server of their own: their metrics at TUBEWATCH_METRICS_BIND.
 METRICS_BY_BIND = ("poller", "changes", "notifier")
 
@@ -59,7 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tubewatch", description="Notifications for YouTube statistics."
     )
     parser.add_argument("--version", action="version", version=f"tubewatch {__version__}")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        help="default INFO",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(name: str) -> argparse.ArgumentParser:
@@ -85,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=args.log_level.upper(),
+        level=args.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # httpx logs full request URLs (with the API key) at INFO: keep it quiet.
