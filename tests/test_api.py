@@ -623,6 +623,15 @@ def test_readyz_checks_the_broker(database_url, tmp_path, kafka_bootstrap):
         assert response.json()["checks"]["database"] == "ok"
 
 
+def test_readyz_on_a_dead_broker_does_not_flood_stderr(database_url, tmp_path, capfd):
+    from fastapi.testclient import TestClient
+
+    settings = make_settings(database_url, tmp_path, kafka_bootstrap="127.0.0.1:1")
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/readyz").status_code == 503
+    assert "rdkafka" not in capfd.readouterr().err
+
+
 def test_readyz_reports_a_dead_database(tmp_path):
     from fastapi.testclient import TestClient
 

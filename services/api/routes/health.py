@@ -35,7 +35,9 @@ def _broker_ok(bootstrap: str) -> str | None:
     from confluent_kafka.admin import AdminClient
 
     try:
-        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=2)
+        # log_level 0: librdkafka would print a line to stderr for every reconnect attempt
+        # (dozens a probe while the broker is down); the warning below says it once.
+        AdminClient({"bootstrap.servers": bootstrap, "log_level": 0}).list_topics(timeout=2)
     except Exception as exc:  # KafkaException on timeout or refusal
         log.warning("readiness: broker check failed: %s", type(exc).__name__)
         return f"broker unavailable ({type(exc).__name__})"
