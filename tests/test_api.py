@@ -296,11 +296,25 @@ def test_bad_watch_bodies_are_422_and_create_nothing(api, body):
         assert session.exec(select(Watch)).all() == []
 
 
-def test_invalid_json_is_422(api):
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{not json",
+        b'{"video_id": "Tk23kQRFWcw", "label": "\xff"}',  # not UTF-8 (was a bare 400)
+        b"[" * 30_000,  # deeper than the JSON parser goes (was a bare 400)
+        b'{"video_id": "Tk23kQRFWcw", "label": ' + b'{"a":' * 6000 + b"1" + b"}" * 6001,
+    ],
+    ids=["not-json", "not-utf8", "deep-list", "deep-object"],
+)
+def test_invalid_json_is_422(api, raw):
     response = api.client.post(
-        "/watches", content=b"{not json", headers={**api.alice, "content-type": "application/json"}
+        "/watches", content=raw, headers={**api.alice, "content-type": "application/json"}
     )
-    assert response.status_code == 422
+    assert response.status_code == 422, response.text
+    [item] = response.json()["detail"]
+    assert item["loc"][0] == "body" and item["type"] == "json_invalid"
+    with Session(api.engine) as session:
+        assert session.exec(select(Watch)).all() == []
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.engine import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tubewatch import __version__
 from tubewatch.api.limits import DEFAULT_MAX_BODY, BodySizeLimit
@@ -46,6 +48,29 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
         jsonable_encoder({"detail": _readable_errors(list(exc.errors()))}),
         status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
     )
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """FastAPI answers a body it cannot decode (not UTF-8, nested too deep for the JSON
+    parser) with a bare 400; that is invalid input, so a 422 like every other bad body."""
+    if exc.status_code == status.HTTP_400_BAD_REQUEST and exc.__cause__ is not None:
+        cause = exc.__cause__
+        problem = (
+            "not valid UTF-8"
+            if isinstance(cause, UnicodeError)
+            else "nested too deeply"
+            if isinstance(cause, RecursionError)
+            else "unreadable"
+        )
+        return JSONResponse(
+            {
+                "detail": [
+                    {"loc": ["body"], "msg": f"the JSON body is {problem}", "type": "json_invalid"}
+                ]
+            },
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+    return await http_exception_handler(request, exc)
 
 
 async def _server_error(request: Request, exc: Exception) -> JSONResponse:
@@ -90,6 +115,7 @@ def create_app(
     app.state.engine = engine
     app.state.cipher = TargetCipher.from_settings(settings)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _server_error)
     app.add_middleware(BodySizeLimit, max_body=max_body)
     app.add_middleware(RequestMetrics)  # outermost: counts the 413s too
