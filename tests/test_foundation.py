@@ -178,7 +178,8 @@ def test_cli_refuses_a_bad_port_clearly(port):
     assert "Traceback" not in result.stderr
 
 
-def test_cli_reports_bad_configuration_without_a_traceback(tmp_path):
+@pytest.mark.parametrize("bad_url", [False, True], ids=["bad-values", "bad-database-url"])
+def test_cli_reports_bad_configuration_without_a_traceback(tmp_path, bad_url):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TUBEWATCH_")}
     env.update(
         TUBEWATCH_DATABASE_URL=f"sqlite:///{tmp_path / 'c.db'}",
@@ -186,6 +187,8 @@ def test_cli_reports_bad_configuration_without_a_traceback(tmp_path):
         TUBEWATCH_POLL_INTERVAL_S="-5",
         TUBEWATCH_ALLOW_PRIVATE_TARGETS="maybe-SECRETISH",
     )
+    if bad_url:
+        env["TUBEWATCH_DATABASE_URL"] = "postgres:/SECRETISH@nowhere"
     result = subprocess.run(
         [sys.executable, "-m", "tubewatch.cli", "keys", "create", "--name", "x"],
         capture_output=True,
@@ -197,6 +200,7 @@ def test_cli_reports_bad_configuration_without_a_traceback(tmp_path):
     assert "Traceback" not in result.stderr
     assert "TUBEWATCH_POLL_INTERVAL_S" in result.stderr
     assert "TUBEWATCH_ALLOW_PRIVATE_TARGETS" in result.stderr
+    assert ("TUBEWATCH_DATABASE_URL" in result.stderr) is bad_url
     assert "SECRETISH" not in result.stderr  # values are never echoed
     assert result.stdout == ""  # no key was minted
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 
 class Settings(BaseSettings):
@@ -44,6 +46,18 @@ class Settings(BaseSettings):
     metrics_bind: str | None = Field(
         default=None, description="HOST:PORT where poller/changes/notifier serve /metrics"
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _a_database_url(cls, value: str) -> str:
+        # Checked here so a typo is a configuration error naming the variable, not a
+        # SQLAlchemy traceback at the first query. The value is never repeated: it may hold
+        # a password.
+        try:
+            make_url(value)
+        except ArgumentError:
+            raise ValueError("not a database URL (e.g. sqlite:///./tubewatch.db)") from None
+        return value
 
 
 @lru_cache
