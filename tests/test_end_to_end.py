@@ -11,6 +11,7 @@ counts.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -252,3 +253,20 @@ def test_demo_streams_alerts_to_the_terminal(tmp_path):
     assert "🔔" in output and "→" in output and "https://youtu.be/" in output, output[-3000:]
     assert proc.returncode == 0, output[-3000:]
     assert "Traceback" not in output
+
+
+def test_readme_demo_command_installs_into_a_venv():
+    """The README's first command must work on a fresh Debian, whose python3 refuses
+    `pip install` outside a virtual environment (PEP 668, "externally-managed-environment")."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"## Two commands.*?```sh\n(.*?)```", readme, re.S)
+    assert block, "README.md lost its 'Two commands' section"
+    demo = next(line for line in block.group(1).splitlines() if "tubewatch demo" in line)
+    steps = [step.strip() for step in demo.split("&&")]
+    assert steps[0].startswith("python3 -m venv "), demo
+    venv = steps[0].split()[-1]
+    assert all(
+        step.startswith(f"{venv}/bin/")
+        for step in steps[1:]
+        if "pip" in step or "tubewatch" in step
+    ), f"pip and tubewatch must run from the venv {venv}: {demo}"
