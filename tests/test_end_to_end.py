@@ -10,10 +10,12 @@ counts.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -224,13 +226,18 @@ def run_in_one_process(base_env: dict[str, str], tmp_path: Path) -> None:
         assert "e2e-key" not in dump_logs(logs), "the API key must never be logged"
 
 
-def test_demo_streams_alerts_to_the_terminal(tmp_path):
-    """The README's first command: alerts appear within seconds, with no key and no network."""
+def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TUBEWATCH_")}
+    env.update(extra)
+    return env
+
+
+def demo_until_alert(cwd: Path, env: dict[str, str], port: int | None = None) -> tuple[str, int]:
+    """Runs `tubewatch demo` until its first alert is printed, then Ctrl-C: (output, rc)."""
     proc = subprocess.Popen(
-        [*TUBEWATCH, "demo", "--port", str(free_port())],
+        [*TUBEWATCH, "demo", "--port", str(port or free_port())],
         env=env,
-        cwd=tmp_path,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -247,12 +254,107 @@ def test_demo_streams_alerts_to_the_terminal(tmp_path):
                 break
     finally:
         proc.send_signal(signal.SIGINT)
-        rest, _ = proc.communicate(timeout=60)
-    output = "".join(lines) + rest
+        try:
+            rest, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rest, _ = proc.communicate()
+    return "".join(lines) + rest, proc.returncode
+
+
+def test_demo_streams_alerts_to_the_terminal(tmp_path):
+    """The README's first command: alerts appear within seconds, with no key and no network;
+    Ctrl-C stops it and its throwaway folder (database, secret key) goes with it."""
+    output, returncode = demo_until_alert(tmp_path, clean_env())
     assert "tubewatch demo is running" in output
     assert "🔔" in output and "→" in output and "https://youtu.be/" in output, output[-3000:]
-    assert proc.returncode == 0, output[-3000:]
+    assert returncode == 0, output[-3000:]
     assert "Traceback" not in output
+    data_dir = re.search(r"data in (\S+), removed when it stops", output)
+    assert data_dir, output[-3000:]
+    assert not Path(data_dir.group(1)).exists(), "the demo's temporary folder is left behind"
+    assert list(tmp_path.iterdir()) == [], "the demo writes nothing into the current folder"
+
+
+def test_demo_runs_again_on_the_users_database(tmp_path):
+    """With TUBEWATCH_DATABASE_URL, a second demo run reads the first run's targets (same
+    secret key) and reuses its watch: no undecryptable targets, no second watch."""
+    database = tmp_path / "demo.db"
+    env = clean_env(TUBEWATCH_DATABASE_URL=f"sqlite:///{database}")
+    for run in (1, 2):
+        output, returncode = demo_until_alert(tmp_path, env)
+        assert returncode == 0 and "Traceback" not in output, output[-3000:]
+        assert "(watch 1)" in output, f"run {run}: {output[-3000:]}"
+        assert "https://youtu.be/" in output, output[-3000:]
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT count(*) FROM watch").fetchone() == (1,)
+        statuses = db.execute("SELECT status, error FROM delivery").fetchall()
+    assert statuses and all(status == "delivered" for status, _ in statuses), statuses
+
+
+@pytest.mark.parametrize("command", ["demo", "run"])
+def test_a_busy_port_is_a_clear_error(command, tmp_path):
+    """The API's port taken (another tubewatch, anything on 8000): one line saying so and how
+    to pick another, exit 2, no traceback, and nothing created in the current folder."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [*TUBEWATCH, command, "--port", str(port)],
+            env=clean_env(),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "Traceback" not in output
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "--port" in result.stderr
+    assert list(tmp_path.iterdir()) == [], "nothing is created before the port is checked"
+
+
+def _waiting_for_flock(pid: int) -> bool:
+    """True once ``pid`` is blocked on a flock (a waiter's line in /proc/locks has "->")."""
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()  # "7: -> FLOCK ADVISORY WRITE <pid> <dev:inode> 0 EOF"
+        if "->" in fields and "FLOCK" in fields and str(pid) in fields:
+            return True
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs Linux /proc/locks")
+def test_ctrl_c_while_tubewatch_run_starts_is_clean(tmp_path):
+    """Ctrl-C before the API serves (here: waiting for another process's migration lock)
+    stops at once with a line saying so, not a KeyboardInterrupt traceback."""
+    database = tmp_path / "tubewatch.db"
+    with open(f"{database}.migrate-lock", "ab") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process migrating
+        proc = subprocess.Popen(
+            [*TUBEWATCH, "run", "--port", str(free_port())],
+            env=clean_env(TUBEWATCH_DATABASE_URL=f"sqlite:///{database}"),
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not _waiting_for_flock(proc.pid):
+                assert proc.poll() is None, proc.communicate()[0]
+                assert time.monotonic() < deadline, "tubewatch run never waited for the lock"
+                time.sleep(0.1)
+            proc.send_signal(signal.SIGINT)
+            output, _ = proc.communicate(timeout=15)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 130, output
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
+    assert "interrupted before it started" in output
 
 
 def test_readme_demo_command_installs_into_a_venv():

@@ -4,25 +4,31 @@ It starts the YouTube simulator, seeds a demo playlist, runs the stack (`tubewat
 against it, mints an API key, creates a watch with a console channel through the REST API,
 and then makes likes and comments move on the simulator every few seconds. No API key, no
 network: everything listens on 127.0.0.1. Without ``TUBEWATCH_DATABASE_URL`` the demo keeps
-its database in a fresh temporary folder.
+its database in a fresh temporary folder, removed when it stops; with it, a second run carries
+on with the first one's watch and counts.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import random
+import sys
 import tempfile
 import threading
 from pathlib import Path
 
 import httpx
+from sqlalchemy.engine import make_url
+from sqlmodel import col, select
 
 from tubewatch.api.keys import mint_key
 from tubewatch.db import session_scope
+from tubewatch.models import Video
 from tubewatch.runner.console_channel import CONSOLE_TARGET, register_console_channel
-from tubewatch.runner.stack import Stack
+from tubewatch.runner.stack import CannotListen, Stack, check_can_listen
 from tubewatch.settings import Settings
 from tubewatch.youtube_sim.control import SimControl, sim_video
 from tubewatch.youtube_sim.server import serve_in_thread
@@ -38,11 +44,17 @@ DEMO_VIDEOS = [
     ("OPf0YbXqDm0", "Funk you up"),
 ]
 ACTIVITY_EVERY_S = 4.0
+DEMO_LABEL = "tubewatch demo"
 
 
-def demo_settings(sim_api_url: str, data_dir: Path) -> Settings:
+def demo_settings(sim_api_url: str, data_dir: Path | None) -> Settings:
     """The user's settings, with what the demo needs on top (environment still wins for the
-    database and the broker)."""
+    database and the broker).
+
+    ``data_dir`` is the demo's own throwaway folder, which then also holds its database; None
+    when the database is the user's (``TUBEWATCH_DATABASE_URL``): their data folder then keeps
+    the secret key that encrypted that database's targets, so a second run still reads them.
+    """
     overrides: dict[str, object] = {
         "youtube_api_url": sim_api_url,
         "youtube_api_key": "demo-key",
@@ -50,36 +62,64 @@ def demo_settings(sim_api_url: str, data_dir: Path) -> Settings:
         "playlist_refresh_s": 30,
         "allow_private_targets": True,
         "digest_window_s": 1,
-        "data_dir": data_dir,
     }
-    if "TUBEWATCH_DATABASE_URL" not in os.environ:
-        overrides["database_url"] = f"sqlite:///{data_dir / 'tubewatch-demo.db'}"
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+        if "TUBEWATCH_DATABASE_URL" not in os.environ:
+            overrides["database_url"] = f"sqlite:///{data_dir / 'tubewatch-demo.db'}"
     return Settings(**overrides)
 
 
-def seed_simulator(sim: SimControl) -> dict[str, dict]:
-    """Adds the demo playlist; returns each video's starting counts."""
-    videos = [
-        sim_video(
-            video_id,
-            title,
-            likes=random.randint(100, 5000),
-            comments=random.randint(5, 300),
-            views=random.randint(10_000, 900_000),
+def stored_counts(engine) -> dict[str, Video]:
+    """The latest snapshot of each demo video a previous run left in the database."""
+    with session_scope(engine) as session:
+        rows = session.exec(select(Video).where(col(Video.video_id).in_(dict(DEMO_VIDEOS))))
+        return {row.video_id: row for row in rows}
+
+
+def seed_simulator(sim: SimControl, stored: dict[str, Video] | None = None) -> dict[str, dict]:
+    """Adds the demo playlist; returns each video's starting counts.
+
+    Counts a previous run left in the database (``stored``) carry on where they stopped, so
+    a second run does not report a jump to fresh random counts as a change.
+    """
+    stored = stored or {}
+    videos = []
+    for video_id, title in DEMO_VIDEOS:
+        last = stored.get(video_id)
+        videos.append(
+            sim_video(
+                video_id,
+                title,
+                likes=last.likes if last and last.likes is not None else random.randint(100, 5000),
+                comments=(
+                    last.comments if last and last.comments is not None else random.randint(5, 300)
+                ),
+                views=(
+                    last.views
+                    if last and last.views is not None
+                    else random.randint(10_000, 900_000)
+                ),
+            )
         )
-        for video_id, title in DEMO_VIDEOS
-    ]
     sim.add_playlist(DEMO_PLAYLIST, videos)
     return {v["video_id"]: v for v in videos}
 
 
 def create_demo_watch(api_url: str, key: str) -> dict:
+    """The demo's watch, through the REST API; an earlier run's (same database) is reused."""
+    headers = {"Authorization": f"Bearer {key}"}
+    existing = httpx.get(f"{api_url}/watches", headers=headers, timeout=10)
+    existing.raise_for_status()
+    for watch in existing.json():
+        if watch.get("playlist_id") == DEMO_PLAYLIST and watch.get("label") == DEMO_LABEL:
+            return watch
     response = httpx.post(
         f"{api_url}/watches",
-        headers={"Authorization": f"Bearer {key}"},
+        headers=headers,
         json={
             "playlist_id": DEMO_PLAYLIST,
-            "label": "tubewatch demo",
+            "label": DEMO_LABEL,
             "notify": [CONSOLE_TARGET],
             "metrics": ["likes", "comments", "views"],
             "min_delta": {"views": 1000},
@@ -113,28 +153,60 @@ class Activity:
         while not stop.wait(self.every_s):
             try:
                 self.step()
-            except httpx.HTTPError:
-                log.warning("the simulator did not take the demo's change", exc_info=True)
+            except httpx.HTTPError as exc:
+                log.warning("the simulator did not take the demo's change: %s", exc)
 
 
 def main(args: argparse.Namespace) -> int:
     if args.log_level.upper() == "INFO":  # the default: let the alerts stand out
         logging.getLogger().setLevel(logging.WARNING)
+    try:
+        return _demo(args)
+    except CannotListen as exc:
+        print(f"tubewatch demo: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # Ctrl-C before the stack took over the signals
+        print("tubewatch demo: interrupted before it started", file=sys.stderr)
+        return 130
+
+
+def _demo(args: argparse.Namespace) -> int:
     register_console_channel()
-    data_dir = Path(tempfile.mkdtemp(prefix="tubewatch-demo-"))
-    with serve_in_thread() as sim_url:
-        sim = SimControl(sim_url)
-        counts = seed_simulator(sim)
+    api_url = f"http://{args.host}:{args.port}"
+    check_can_listen(args.host, args.port)  # before the simulator and the stack start
+    with contextlib.ExitStack() as cleanup:
+        own_data = "TUBEWATCH_DATABASE_URL" not in os.environ
+        data_dir = None
+        if own_data:  # a throwaway folder, removed when the demo stops
+            data_dir = Path(
+                cleanup.enter_context(
+                    tempfile.TemporaryDirectory(
+                        prefix="tubewatch-demo-", ignore_cleanup_errors=True
+                    )
+                )
+            )
+        sim = SimControl(cleanup.enter_context(serve_in_thread()))
         stack = Stack(demo_settings(sim.api_url, data_dir))
+        counts = seed_simulator(sim, stored_counts(stack.engine))
         with session_scope(stack.engine) as session:
             key = mint_key(session, owner="demo")
-        api_url = f"http://{args.host}:{args.port}"
+        where = (
+            f"data in {data_dir}, removed when it stops"
+            if own_data
+            else f"database {make_url(stack.settings.database_url).render_as_string()}"
+        )
 
         def after_start() -> None:
-            stack.wait_until_serving()
-            watch = create_demo_watch(api_url, key)
+            try:
+                stack.wait_until_serving()
+                watch = create_demo_watch(api_url, key)
+            except (RuntimeError, httpx.HTTPError) as exc:
+                if not stack.stop.is_set():  # the stack stopping says why itself
+                    print(f"tubewatch demo: could not set up the demo: {exc}", file=sys.stderr)
+                    stack.request_stop()
+                return
             print(
-                f"\ntubewatch demo is running (data in {data_dir}).\n"
+                f"\ntubewatch demo is running ({where}).\n"
                 f"  API      {api_url}/docs   key: {key}\n"
                 f"  watching playlist {DEMO_PLAYLIST} (watch {watch['id']}) with a console"
                 " channel\n  likes and comments move every few seconds: alerts appear below."
