@@ -210,6 +210,31 @@ def test_cli_serves_the_simulator(tmp_path):
         process.terminate()
         output = process.communicate(timeout=10)[0].decode()
     assert KEY not in output  # no access log with the key in it
+    assert process.returncode == 0, f"SIGTERM is a clean stop, not death by signal: {output}"
+    assert "Traceback" not in output
+
+
+def test_cli_on_a_busy_port_says_so(tmp_path):
+    """The port taken: one clear line and exit 2, not a "running on" line then uvicorn's
+    error."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "tubewatch.cli", "youtube-sim", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "--port" in result.stderr
+    assert "youtube/v3" not in result.stdout, "it must not claim to be running"
+    assert "Traceback" not in result.stderr
 
 
 def test_drift_moves_counts_but_keeps_nulls(sim):

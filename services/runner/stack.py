@@ -15,10 +15,8 @@ uncommitted is lost.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +30,7 @@ from tubewatch.changes.cli import build_engine
 from tubewatch.db import get_engine, init_db
 from tubewatch.notifier.service import Notifier
 from tubewatch.poller.service import Poller
+from tubewatch.runner.listen import CannotListen, check_can_listen  # noqa: F401 (re-exported)
 from tubewatch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,34 +47,6 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self):
         yield
-
-
-class CannotListen(Exception):
-    """The API's address cannot be bound (a user's mistake: said plainly, no traceback)."""
-
-
-def check_can_listen(host: str, port: int) -> None:
-    """Raises `CannotListen` when ``host:port`` cannot be bound, before anything starts.
-
-    uvicorn would only find out after the workers started, log its own error and exit 3.
-    The probe binds as uvicorn does (``SO_REUSEADDR``) and closes again at once.
-    """
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    except (socket.gaierror, UnicodeError) as exc:
-        raise CannotListen(f"cannot listen on {host}:{port}: unknown address ({exc})") from None
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            hint = ""
-            if exc.errno == errno.EADDRINUSE:
-                hint = " (another program is using it: choose another port with --port)"
-            elif exc.errno == errno.EACCES:
-                hint = " (ports below 1024 need privileges: choose another with --port)"
-            reason = exc.strerror or str(exc)
-            raise CannotListen(f"cannot listen on {host}:{port}: {reason}{hint}") from None
 
 
 @dataclass
