@@ -668,6 +668,32 @@ def test_over_real_http(api_settings):
         assert httpx.get(f"{server.url}/watches").status_code == 401
 
 
+def test_api_command_on_a_busy_port_says_so_and_exits_2(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUBEWATCH_")}
+    env.update(
+        TUBEWATCH_DATABASE_URL=f"sqlite:///{tmp_path / 'busy.db'}", TUBEWATCH_DATA_DIR=str(tmp_path)
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "tubewatch.cli", "api", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+    assert result.returncode == 2, result.stderr
+    assert f"tubewatch api: cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr and "Started server" not in result.stderr
+
+
 def test_keys_create_command_line(api, tmp_path):
     """The real command: the key alone on the last line of stdout, and it works."""
     import os
