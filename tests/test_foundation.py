@@ -75,6 +75,30 @@ def _readme_configuration_table() -> dict[str, str]:
     return table
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DATABASE_URL", "postgres:/nowhere"),
+        ("YOUTUBE_API_URL", "www.googleapis.com/youtube/v3"),
+        ("YOUTUBE_API_URL", "ftp://example.org/youtube/v3"),
+        ("POLL_INTERVAL_S", "0"),
+        ("QUOTA_UNITS_PER_DAY", "lots"),
+        ("ALLOW_PRIVATE_TARGETS", "maybe"),
+    ],
+)
+def test_invalid_contract_variables_are_refused(monkeypatch, name, value):
+    _clear_tubewatch_env(monkeypatch)
+    monkeypatch.setenv(f"TUBEWATCH_{name}", value)
+    with pytest.raises(ValueError, match=name.lower()):
+        Settings()
+
+
+def test_youtube_api_url_accepts_the_simulator_and_drops_a_trailing_slash(monkeypatch):
+    _clear_tubewatch_env(monkeypatch)
+    monkeypatch.setenv("TUBEWATCH_YOUTUBE_API_URL", "http://127.0.0.1:8090/youtube/v3/")
+    assert Settings().youtube_api_url == "http://127.0.0.1:8090/youtube/v3"
+
+
 def test_readme_documents_every_setting_with_the_contract_defaults():
     table = _readme_configuration_table()
     assert set(table) >= {name.upper() for name in Settings.model_fields}, (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -58,6 +59,18 @@ class Settings(BaseSettings):
         except ArgumentError:
             raise ValueError("not a database URL (e.g. sqlite:///./tubewatch.db)") from None
         return value
+
+    @field_validator("youtube_api_url")
+    @classmethod
+    def _an_http_url(cls, value: str) -> str:
+        # A missing scheme would only show as failed (and still counted) calls every cycle.
+        try:
+            parts = urlsplit(value)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("not an http(s) URL (e.g. https://www.googleapis.com/youtube/v3)")
+        return value.rstrip("/")
 
 
 @lru_cache
