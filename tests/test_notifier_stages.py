@@ -82,6 +82,42 @@ def test_plain_text_for_channels_without_markdown():
     assert len(rendered.body) <= 7800
 
 
+def test_markdown_link_survives_underscores_in_the_video_id():
+    """Video ids use ``_`` and ``-``: as a bare URL in Markdown, ``-_-_-_-_-_A`` turned into
+    emphasis and the link broke. Checked through apprise's own Markdown-to-HTML conversion
+    (Telegram, email) and Slack's dialect."""
+    from apprise.conversion import convert_between
+
+    video_id = "-_-_-_-_-_A"
+    link = f"https://youtu.be/{video_id}"
+    tgram = render_for(apprise.Apprise.instantiate(f"tgram://{TOKEN}/12345"), [alert(video_id)])
+    assert tgram.body_format == apprise.NotifyFormat.MARKDOWN
+    html = convert_between(apprise.NotifyFormat.MARKDOWN, apprise.NotifyFormat.HTML, tgram.body)
+    assert f'href="{link}"' in html and f">{link}</a>" in html, html
+    slack = apprise.Apprise.instantiate("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ")
+    rendered = render_for(slack, [alert(video_id)])
+    converted = slack.dialect_convert(rendered.body, rendered.body_format)
+    assert f"<{link}>" in converted, converted
+    assert render([alert(video_id)], markdown=False)[1].endswith(f"\n{link}")
+
+
+def test_titles_escaped_only_where_markdown_becomes_html():
+    """Telegram (Markdown to HTML) shows an escaped title as typed; Slack takes the title as
+    plain text and has no backslash escapes, so there the title goes as it is."""
+    from apprise.conversion import convert_between
+
+    name = "Tom_and_Jerry (Official) - v1.2 *live*"
+    slack = apprise.Apprise.instantiate("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ")
+    single = render_for(slack, [alert("Tk23kQRFWcw", name)])
+    assert single.title == f"{name}: likes +3"
+    digest = render_for(slack, [alert("Tk23kQRFWcw", name), alert("kJQP7kiw5Fk", "Other")])
+    assert "\\" not in digest.body and name in digest.body
+    tgram = apprise.Apprise.instantiate(f"tgram://{TOKEN}/12345")
+    escaped = render_for(tgram, [alert("Tk23kQRFWcw", name)])
+    shown = convert_between(apprise.NotifyFormat.MARKDOWN, apprise.NotifyFormat.HTML, escaped.title)
+    assert "Tom_and_Jerry (Official) - v1.2 *live*: likes +3" in shown, shown
+
+
 # --- match rules ---------------------------------------------------------------------------
 def test_min_delta_and_nulls():
     c = change(likes=(100, 103), comments=(None, 5), views=(1000, 1500))

@@ -63,6 +63,12 @@ def escape_markdown(text: str) -> str:
     return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in text)
 
 
+def _link(alert: VideoAlert, markdown: bool) -> str:
+    """The video link; in Markdown an autolink (``<https://…>``), else ``_`` and ``-`` in the id
+    turn into emphasis: ``https://youtu.be/-_-_-_-_-_A`` would lose its link."""
+    return f"<{alert.link}>" if markdown else alert.link
+
+
 def _line(change: MetricChange, markdown: bool) -> str:
     metric = f"**{change.metric}**" if markdown else change.metric
     return f"{metric}: {change.previous} → {change.current} ({change.delta:+d})"
@@ -72,38 +78,49 @@ def _summary(alert: VideoAlert) -> str:
     return ", ".join(f"{c.metric} {c.delta:+d}" for c in alert.changes)
 
 
-def alert_title(alerts: list[VideoAlert], markdown: bool = False) -> str:
+def alert_title(
+    alerts: list[VideoAlert], markdown: bool = False, escape: bool | None = None
+) -> str:
     """``"<video title>: likes +3"`` for one video; ``"N videos changed"`` for a digest.
 
-    apprise reads the title as Markdown too when the body is Markdown, hence the escaping.
+    apprise reads the title as Markdown too when it converts a Markdown body to HTML, hence
+    the escaping (``escape``, by default as ``markdown``).
     """
+    escape = markdown if escape is None else escape
     if len(alerts) == 1:
-        name = escape_markdown(alerts[0].name) if markdown else alerts[0].name
+        name = escape_markdown(alerts[0].name) if escape else alerts[0].name
         return f"{name}: {_summary(alerts[0])}"
     return f"{len(alerts)} videos changed"
 
 
-def _blocks(alerts: list[VideoAlert], markdown: bool) -> list[str]:
+def _blocks(alerts: list[VideoAlert], markdown: bool, escape: bool) -> list[str]:
     """One block of lines per video: heading (digests only), metric lines, link."""
     blocks = []
     for alert in alerts:
         lines = []
         if len(alerts) > 1:
-            lines.append(f"**{escape_markdown(alert.name)}**" if markdown else alert.name)
+            name = escape_markdown(alert.name) if escape else alert.name
+            lines.append(f"**{name}**" if markdown else alert.name)
         lines.extend(_line(c, markdown) for c in alert.changes)
-        lines.append(alert.link)
+        lines.append(_link(alert, markdown))
         blocks.append("\n".join(lines))
     return blocks
 
 
-def render(alerts: list[VideoAlert], markdown: bool, limit: int | None = None) -> tuple[str, str]:
+def render(
+    alerts: list[VideoAlert], markdown: bool, limit: int | None = None, escape: bool | None = None
+) -> tuple[str, str]:
     """(title, body) for one or several videos, the body at most ``limit`` characters.
+
+    ``escape`` (default: as ``markdown``) backslash-escapes titles for Markdown that apprise
+    turns into HTML; channels with a Markdown dialect of their own (Slack) show backslashes.
 
     Whole videos are dropped from the end (with a "… and N more" line) before anything is cut
     inside one, so every video shown keeps its link.
     """
-    title = alert_title(alerts, markdown)
-    blocks = _blocks(alerts, markdown)
+    escape = markdown if escape is None else escape
+    title = alert_title(alerts, markdown, escape)
+    blocks = _blocks(alerts, markdown, escape)
     body = "\n\n".join(blocks)
     if limit is None or len(body) <= limit:
         return title, body
@@ -121,13 +138,23 @@ def render(alerts: list[VideoAlert], markdown: bool, limit: int | None = None) -
     return title, "\n\n".join(kept) + tail
 
 
+def _converts_to_html(plugin: apprise.plugins.NotifyBase) -> bool:
+    """True where apprise turns a Markdown body into HTML (Telegram, email): Python-Markdown
+    honours backslash escapes. Channels that take Markdown in their own dialect (Slack's
+    mrkdwn, its title as plain text) have no escapes: a backslash would be shown."""
+    formats = plugin.notify_format
+    preferred = formats[0] if isinstance(formats, (tuple, list)) else formats
+    return preferred == apprise.NotifyFormat.HTML
+
+
 def render_for(plugin: apprise.plugins.NotifyBase, alerts: list[VideoAlert]) -> Rendered:
     """The alert in the format the channel speaks, within its length limit."""
     markdown = supports_markdown(plugin)
-    title = alert_title(alerts, markdown)
+    escape = markdown and _converts_to_html(plugin)
+    title = alert_title(alerts, markdown, escape)
     limit = body_limit(plugin, title)
     if markdown:
         limit = int(limit * (1 - MARKDOWN_HEADROOM))
-    title, body = render(alerts, markdown, limit)
+    title, body = render(alerts, markdown, limit, escape)
     fmt = apprise.NotifyFormat.MARKDOWN if markdown else apprise.NotifyFormat.TEXT
     return Rendered(title, body, fmt)
