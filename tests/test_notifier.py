@@ -472,3 +472,39 @@ def test_a_slow_target_never_gets_an_alert_twice_while_others_queue(settings, en
             time.sleep(1.0)  # past a lease: a stray second send would show up
     counts = Counter(r.path for r in http.ok)
     assert counts == {f"/slow{i}": 1 for i in range(6)}
+
+
+def test_the_notifier_takes_its_knobs_from_the_settings(settings, engine, bus, monkeypatch):
+    monkeypatch.setenv("TUBEWATCH_NOTIFIER_WORKERS", "3")
+    monkeypatch.setenv("TUBEWATCH_NOTIFIER_LEASE_S", "12.5")
+    monkeypatch.setenv("TUBEWATCH_NOTIFIER_RETRY_BASE_S", "0.5")
+    monkeypatch.setenv("TUBEWATCH_NOTIFIER_MAX_ATTEMPTS", "4")
+    monkeypatch.setenv("TUBEWATCH_NOTIFIER_TOPIC", "my_changes")
+    monkeypatch.setenv("TUBEWATCH_NOTIFIER_GROUP", "my-notifier")
+    from_env = Settings(database_url=settings.database_url, secret_key=SECRET, kafka_bootstrap=None)
+    notifier = Notifier(from_env, engine, bus)
+    assert (notifier.topic, notifier.group_id) == ("my_changes", "my-notifier")
+    sender = notifier.sender
+    assert (sender.workers, sender.lease_s) == (3, 12.5)
+    assert (sender.policy.base_s, sender.policy.max_attempts) == (0.5, 4)
+    # Arguments still win over the settings (tests and benchmarks pass them).
+    assert Notifier(from_env, engine, bus, workers=2).sender.workers == 2
+
+
+def test_a_bad_notifier_knob_stops_the_notifier_with_a_clear_error(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUBEWATCH_")}
+    env.update(
+        TUBEWATCH_DATABASE_URL=f"sqlite:///{tmp_path / 'n.db'}",
+        TUBEWATCH_DATA_DIR=str(tmp_path),
+        TUBEWATCH_NOTIFIER_WORKERS="lots",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "tubewatch.cli", "notifier"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "TUBEWATCH_NOTIFIER_WORKERS" in result.stderr
+    assert "Traceback" not in result.stderr

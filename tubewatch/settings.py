@@ -44,6 +44,18 @@ class Settings(BaseSettings):
     )
     playlist_refresh_s: float = Field(default=900, gt=0)
     digest_window_s: float = Field(default=3, ge=0)
+    notifier_topic: str = Field(default="video_changes", min_length=1)
+    notifier_group: str = Field(default="tubewatch-notifier", min_length=1)
+    notifier_workers: int = Field(default=8, ge=1, le=256, description="parallel sends")
+    notifier_lease_s: float = Field(
+        default=30, gt=0, description="how long a claimed delivery is reserved for a sender"
+    )
+    notifier_retry_base_s: float = Field(
+        default=2, gt=0, description="first retry delay cap (doubles per attempt)"
+    )
+    notifier_max_attempts: int = Field(
+        default=8, ge=1, description="attempts before a delivery is dead"
+    )
     metrics_bind: str | None = Field(
         default=None, description="HOST:PORT where poller/changes/notifier serve /metrics"
     )

@@ -37,7 +37,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from tubewatch.bus import Bus
-from tubewatch.kafka import VIDEO_CHANGES
 from tubewatch.messages import VideoChange
 from tubewatch.notifier import ledger, metrics
 from tubewatch.notifier.matching import match_changes
@@ -47,8 +46,6 @@ from tubewatch.secrets import TargetCipher, secret_key_from
 from tubewatch.settings import Settings
 
 log = logging.getLogger(__name__)
-
-DEFAULT_GROUP = "tubewatch-notifier"
 
 
 class DigestClock:
@@ -77,20 +74,21 @@ class Notifier:
         settings: Settings,
         engine: Engine,
         bus: Bus,
-        topic: str = VIDEO_CHANGES,
-        group_id: str = DEFAULT_GROUP,
+        topic: str | None = None,
+        group_id: str | None = None,
         *,
         policy: RetryPolicy | None = None,
-        workers: int = 8,
-        lease_s: float = 30.0,
+        workers: int | None = None,
+        lease_s: float | None = None,
         digest_window_s: float | None = None,
         batch_size: int = 500,
     ):
+        """Arguments left out come from ``settings`` (the ``TUBEWATCH_NOTIFIER_*`` knobs)."""
         self.settings = settings
         self.engine = engine
         self.bus = bus
-        self.topic = topic
-        self.group_id = group_id
+        self.topic = topic or settings.notifier_topic
+        self.group_id = group_id or settings.notifier_group
         self.batch_size = batch_size
         secret = secret_key_from(settings)
         self.sender = Sender(
@@ -98,9 +96,13 @@ class Notifier:
             TargetCipher(secret),
             hashlib.sha256(b"tubewatch target id\0" + secret.encode()).digest(),
             settings.allow_private_targets,
-            policy or RetryPolicy(),
-            workers=workers,
-            lease_s=lease_s,
+            policy
+            or RetryPolicy(
+                base_s=settings.notifier_retry_base_s,
+                max_attempts=settings.notifier_max_attempts,
+            ),
+            workers=workers or settings.notifier_workers,
+            lease_s=lease_s or settings.notifier_lease_s,
         )
         window = settings.digest_window_s if digest_window_s is None else digest_window_s
         self.digest = DigestClock(window)
