@@ -42,6 +42,14 @@ def test_unparseable_targets_refused_without_leaking(url):
     assert "tok3n" not in str(info.value)
 
 
+@pytest.mark.parametrize("port", ["0", "65536", "99999999"])
+def test_targets_with_an_impossible_port_are_refused(port):
+    with pytest.raises(TargetError, match="not 1-65535") as info:
+        validate_target(f"json://user:s3cret@hooks.example.org:{port}/x", allow_private=True)
+    assert "s3cret" not in str(info.value)
+    assert validate_target("json://hooks.example.org:65535/x", allow_private=False) is not None
+
+
 class _Receiver(BaseHTTPRequestHandler):
     bodies: list = []
     status = 200

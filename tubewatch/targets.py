@@ -54,6 +54,9 @@ def parse_target(url: str) -> apprise.plugins.NotifyBase:
     plugin = apprise.Apprise.instantiate(url.strip(), suppress_exceptions=True)
     if plugin is None:
         raise TargetError(f"apprise cannot parse target {redact_target(url)}")
+    port = getattr(plugin, "port", None)  # apprise takes any number as a port
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise TargetError(f"target {redact_target(url)} has port {port}, not 1-65535")
     return plugin
 
 
