@@ -248,3 +248,22 @@ def test_drift_moves_counts_but_keeps_nulls(sim):
     assert "likeCount" not in stats[b] and "commentCount" not in stats[b]
     sim.reset()
     assert sim.units() == 0
+
+
+def test_patch_null_hides_likes_turns_comments_off_and_nothing_else(sim):
+    """CONTRACT.md: ``null`` hides likes or turns comments off; a null anywhere else is a 422
+    (it was silently ignored, so a test thinking it froze views went on with the old ones)."""
+    (vid,) = ids(1)
+    sim.add_playlist("PLn", [sim_video(vid, likes=10, comments=5, views=100)])
+    refused = sim.http.patch(f"/_sim/videos/{vid}", json={"views": None, "likes": 3})
+    assert refused.status_code == 422 and "views" in refused.json()["detail"]
+    stats = get(sim, "videos", part="statistics", id=vid).json()["items"][0]["statistics"]
+    assert stats == {
+        "viewCount": "100",
+        "likeCount": "10",
+        "favoriteCount": "0",
+        "commentCount": "5",
+    }
+    sim.patch_video(vid, likes=None, comments=None, views=150)
+    stats = get(sim, "videos", part="statistics", id=vid).json()["items"][0]["statistics"]
+    assert stats == {"viewCount": "150", "favoriteCount": "0"}

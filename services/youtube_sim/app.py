@@ -467,12 +467,19 @@ def create_app(state: SimState | None = None) -> FastAPI:
     async def patch_video(video_id: str, body: VideoPatch) -> dict:
         """Absolute values; ``null`` hides likes or turns comments off. Creates the video."""
         state = sim()
+        nulled = sorted(
+            name
+            for name in body.model_fields_set - {"likes", "comments"}
+            if getattr(body, name) is None
+        )
+        if nulled:  # was silently ignored: the caller thought it changed something
+            raise HTTPException(
+                422,
+                f"{', '.join(nulled)} cannot be null (only likes, hidden, and comments, off, can)",
+            )
         video = state.videos.setdefault(video_id, SimVideo(video_id, f"Video {video_id}"))
         for name in body.model_fields_set:
-            value = getattr(body, name)
-            if value is None and name not in ("likes", "comments"):
-                continue
-            setattr(video, name, value)
+            setattr(video, name, getattr(body, name))
         return {
             "video_id": video_id,
             "likes": video.likes,
