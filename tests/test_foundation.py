@@ -79,6 +79,7 @@ def _readme_configuration_table() -> dict[str, str]:
     ("name", "value"),
     [
         ("DATABASE_URL", "postgres:/nowhere"),
+        ("DATABASE_URL", "sqlite:////no/such/folder/tubewatch.db"),
         ("YOUTUBE_API_URL", "www.googleapis.com/youtube/v3"),
         ("YOUTUBE_API_URL", "ftp://example.org/youtube/v3"),
         ("POLL_INTERVAL_S", "0"),
@@ -91,6 +92,13 @@ def test_invalid_contract_variables_are_refused(monkeypatch, name, value):
     monkeypatch.setenv(f"TUBEWATCH_{name}", value)
     with pytest.raises(ValueError, match=name.lower()):
         Settings()
+
+
+def test_sqlite_urls_in_existing_folders_and_in_memory_are_fine(monkeypatch, tmp_path):
+    _clear_tubewatch_env(monkeypatch)
+    for url in (f"sqlite:///{tmp_path / 'a.db'}", "sqlite://", "sqlite:///:memory:"):
+        monkeypatch.setenv("TUBEWATCH_DATABASE_URL", url)
+        assert Settings().database_url == url
 
 
 def test_youtube_api_url_accepts_the_simulator_and_drops_a_trailing_slash(monkeypatch):

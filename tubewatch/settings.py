@@ -67,9 +67,12 @@ class Settings(BaseSettings):
         # SQLAlchemy traceback at the first query. The value is never repeated: it may hold
         # a password.
         try:
-            make_url(value)
+            url = make_url(value)
         except ArgumentError:
             raise ValueError("not a database URL (e.g. sqlite:///./tubewatch.db)") from None
+        file = url.database if url.get_backend_name() == "sqlite" else None
+        if file not in (None, "", ":memory:") and not Path(file).parent.is_dir():
+            raise ValueError("the folder of the SQLite file does not exist; create it first")
         return value
 
     @field_validator("youtube_api_url")
