@@ -649,7 +649,10 @@ def test_readyz_on_a_dead_broker_does_not_flood_stderr(database_url, tmp_path, c
 def test_readyz_reports_a_dead_database(tmp_path):
     from fastapi.testclient import TestClient
 
-    settings = make_settings(f"sqlite:///{tmp_path}/missing/dir/x.db", tmp_path)
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    settings = make_settings(f"sqlite:///{folder}/x.db", tmp_path)
+    folder.rmdir()  # the database's folder disappears under the running service
     client = TestClient(create_app(settings, migrate=False))
     response = client.get("/readyz")
     assert response.status_code == 503

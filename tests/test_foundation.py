@@ -291,3 +291,15 @@ def test_poller_process_serves_metrics_when_bound(tmp_path):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_ctrl_c_while_a_command_loads_is_one_line_and_exit_130(monkeypatch, capsys):
+    """Ctrl-C before a command has its own signal handling (while its modules import)."""
+    import tubewatch.cli as cli
+
+    def interrupted(name):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.importlib, "import_module", interrupted)
+    assert cli.main(["changes"]) == 130
+    assert capsys.readouterr().err.strip() == "tubewatch changes: interrupted"
