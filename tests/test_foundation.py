@@ -303,3 +303,19 @@ def test_ctrl_c_while_a_command_loads_is_one_line_and_exit_130(monkeypatch, caps
     monkeypatch.setattr(cli.importlib, "import_module", interrupted)
     assert cli.main(["changes"]) == 130
     assert capsys.readouterr().err.strip() == "tubewatch changes: interrupted"
+
+
+def test_demo_validates_a_poll_interval_from_the_environment(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUBEWATCH_")}
+    env["TUBEWATCH_POLL_INTERVAL_S"] = "soon"
+    result = subprocess.run(
+        [sys.executable, "-m", "tubewatch.cli", "demo", "--port", "18298"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "TUBEWATCH_POLL_INTERVAL_S" in result.stderr
+    assert "Traceback" not in result.stderr

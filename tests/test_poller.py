@@ -440,3 +440,28 @@ def test_a_failing_broker_does_not_make_the_loop_spend_quota(h):
     assert h.sim.units() == 2  # one cycle, then a pause of poll_interval_s
     status = poller.status()
     assert status["paused_by"] == "error" and "not delivered" in status["last_error"]
+
+
+def test_calls_that_never_left_the_machine_cost_no_quota_but_read_timeouts_do():
+    """Connect failures cannot have reached YouTube; a read timeout may have been charged."""
+    import httpx
+
+    from tubewatch.poller.youtube import TransientError, YouTubeClient
+
+    failures = iter([httpx.ConnectTimeout("connect"), httpx.ConnectError("refused")])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise next(failures, httpx.ReadTimeout("read"))
+
+    charged: list[int] = []
+    client = YouTubeClient(
+        "http://youtube.invalid/youtube/v3",
+        "k3y",
+        backoff=Backoff(attempts=3, sleep=lambda s: None),
+        on_call=lambda endpoint, outcome, units: charged.append(units),
+        transport=httpx.MockTransport(handler),
+    )
+    with pytest.raises(TransientError) as info:
+        client.videos(["Tk23kQRFWcw"])
+    assert charged == [0, 0, 1]
+    assert "k3y" not in str(info.value)

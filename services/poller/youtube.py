@@ -209,10 +209,12 @@ class YouTubeClient:
             units = 1
             try:
                 response = self._http.get(endpoint, params={**params, "key": self._key})
-            except httpx.ConnectError as exc:
-                units = 0  # never reached YouTube
-                error = self._error(TransientError, f"{endpoint}: cannot connect: {exc}")
-            except httpx.TimeoutException:
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                units = 0  # the request never left this machine: YouTube charged nothing
+                error = self._error(
+                    TransientError, f"{endpoint}: cannot connect: {exc or type(exc).__name__}"
+                )
+            except httpx.TimeoutException:  # it may have reached YouTube: counted
                 error = self._error(TransientError, f"{endpoint}: timed out")
             except httpx.TransportError as exc:
                 error = self._error(TransientError, f"{endpoint}: {type(exc).__name__}: {exc}")

@@ -58,11 +58,12 @@ def demo_settings(sim_api_url: str, data_dir: Path | None) -> Settings:
     overrides: dict[str, object] = {
         "youtube_api_url": sim_api_url,
         "youtube_api_key": "demo-key",
-        "poll_interval_s": float(os.environ.get("TUBEWATCH_POLL_INTERVAL_S", "3")),
         "playlist_refresh_s": 30,
         "allow_private_targets": True,
         "digest_window_s": 1,
     }
+    if "TUBEWATCH_POLL_INTERVAL_S" not in os.environ:  # else the setting, validated, wins
+        overrides["poll_interval_s"] = 3
     if data_dir is not None:
         overrides["data_dir"] = data_dir
         if "TUBEWATCH_DATABASE_URL" not in os.environ:
