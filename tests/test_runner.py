@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tubewatch.runner import stack as stack_module
+from tubewatch.backoff import Backoff
 from tubewatch.runner.stack import Stack, Worker
 from tubewatch.settings import Settings
 
@@ -34,12 +34,13 @@ def wait_for(condition, timeout_s: float = 10) -> None:
 
 
 @pytest.fixture
-def stack(tmp_path, monkeypatch) -> Stack:
-    monkeypatch.setattr(stack_module, "RESTART_BACKOFF_S", (0.01, 0.02, 0.05))
+def stack(tmp_path) -> Stack:
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'run.db'}", kafka_bootstrap=None, secret_key="k"
     )
-    return Stack(settings)
+    stack = Stack(settings)
+    stack.restart_backoff = Backoff(base_s=0.01, max_s=0.05, sleep=stack.stop.wait)
+    return stack
 
 
 def test_a_failing_worker_is_rebuilt_and_the_others_keep_running(stack):
@@ -63,8 +64,8 @@ def test_a_failing_worker_is_rebuilt_and_the_others_keep_running(stack):
     assert len(flaky_attempts) == 4, "no restart after stop"
 
 
-def test_stop_during_the_backoff_ends_the_worker_without_another_attempt(stack, monkeypatch):
-    monkeypatch.setattr(stack_module, "RESTART_BACKOFF_S", (60,))
+def test_stop_during_the_backoff_ends_the_worker_without_another_attempt(stack):
+    stack.restart_backoff = Backoff(base_s=120, max_s=120, sleep=stack.stop.wait)
     attempts: list[int] = []
     stack.workers = [Worker("broken", lambda: FlakyService(attempts, failures=99))]
     stack.start_workers()
@@ -85,3 +86,17 @@ def test_the_real_workers_run_on_the_embedded_default_and_stop_cleanly(stack):
     ]
     stack.shutdown()
     assert not any(worker.thread.is_alive() for worker in stack.workers)
+
+
+def test_restart_waits_grow_with_failures_in_a_row(stack):
+    waits: list[float] = []
+    stack.restart_backoff = Backoff(base_s=1, max_s=30, sleep=waits.append)
+    attempts: list[int] = []
+    stack.workers = [Worker("flaky", lambda: FlakyService(attempts, failures=4))]
+    stack.start_workers()
+    try:
+        wait_for(lambda: len(attempts) == 5)
+    finally:
+        stack.shutdown()
+    # Equal jitter: each wait in the upper half of 1, 2, 4, 8 s.
+    assert [nominal / 2 <= w <= nominal for w, nominal in zip(waits, (1, 2, 4, 8))] == [True] * 4

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import uvicorn
 
 from tubewatch.api.main import create_app
+from tubewatch.backoff import Backoff
 from tubewatch.bus import bus_from_settings
 from tubewatch.changes.cli import build_engine
 from tubewatch.db import get_engine, init_db
@@ -36,7 +37,6 @@ from tubewatch.settings import Settings
 log = logging.getLogger(__name__)
 
 JOIN_TIMEOUT_S = 30
-RESTART_BACKOFF_S = (1, 2, 5, 10, 30)  # waits before the 1st, 2nd, … restart of a worker
 
 
 class _Server(uvicorn.Server):
@@ -68,6 +68,8 @@ class Stack:
         self.bus = bus_from_settings(settings)
         self.bus.ensure_topics()
         self.stop = threading.Event()
+        # Waits before restarting a failed worker: 0.5-1 s, then doubling up to 30 s.
+        self.restart_backoff = Backoff(base_s=1, max_s=30, sleep=self.stop.wait)
         # The schema is current (init_db above): the app must not migrate again at start,
         # while the workers already hold the database open.
         self.app = create_app(settings, self.engine, migrate=False)
@@ -92,6 +94,7 @@ class Stack:
         The backoff grows with consecutive failures and starts over once an instance has run
         longer than the longest wait, so a worker that failed once last week restarts fast.
         """
+        backoff = self.restart_backoff
         failures_in_a_row = 0
         while not self.stop.is_set():
             started = time.monotonic()
@@ -99,14 +102,14 @@ class Stack:
                 worker.build().run(self.stop)
                 return
             except Exception as exc:  # reported, then the worker comes back
-                if time.monotonic() - started > RESTART_BACKOFF_S[-1]:
+                if time.monotonic() - started > backoff.max_s:
                     failures_in_a_row = 0
-                delay = RESTART_BACKOFF_S[min(failures_in_a_row, len(RESTART_BACKOFF_S) - 1)]
+                delay = backoff.delay(failures_in_a_row)
                 failures_in_a_row += 1
                 worker.restarts += 1
                 worker.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("%s failed; restarting it in %ss", worker.name, delay)
-                self.stop.wait(delay)
+                log.exception("%s failed; restarting it in %.1fs", worker.name, delay)
+                backoff.sleep(delay)  # the stop event's wait: a stop cuts it short
 
     def request_stop(self, signum: int | None = None, _frame=None) -> None:
         """Ask everything to stop (signal handler too); a second signal makes uvicorn hurry."""
