@@ -297,10 +297,11 @@ def test_ctrl_c_while_a_command_loads_is_one_line_and_exit_130(monkeypatch, caps
     """Ctrl-C before a command has its own signal handling (while its modules import)."""
     import tubewatch.cli as cli
 
-    def interrupted(name):
+    def interrupted(args):  # as if Ctrl-C arrived while the command's modules import
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli.importlib, "import_module", interrupted)
+    # (patched before it configures logging: the process's loggers stay as the tests set them)
+    monkeypatch.setattr(cli, "_run", interrupted)
     assert cli.main(["changes"]) == 130
     assert capsys.readouterr().err.strip() == "tubewatch changes: interrupted"
 
