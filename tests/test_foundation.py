@@ -159,13 +159,23 @@ def test_secret_key_generated_once_into_data_dir(tmp_path):
     assert secret_key_from(settings) == first
 
 
-def test_cli_help_lists_every_contract_command():
-    result = subprocess.run(
-        [sys.executable, "-m", "tubewatch.cli", "--help"],
+def run_tubewatch(*args: str, cwd=None, **variables: str) -> subprocess.CompletedProcess:
+    """``tubewatch ARGS`` as a process, with no TUBEWATCH_ variable but ``variables``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUBEWATCH_")}
+    env.update(variables)
+    return subprocess.run(
+        [sys.executable, "-m", "tubewatch.cli", *args],
         capture_output=True,
         text=True,
-        check=True,
+        env=env,
+        cwd=cwd,
+        timeout=60,
     )
+
+
+def test_cli_help_lists_every_contract_command():
+    result = run_tubewatch("--help")
+    assert result.returncode == 0, result.stderr
     for command in ("api", "poller", "changes", "notifier", "run", "demo", "youtube-sim", "keys"):
         assert command in result.stdout
     assert set(COMMANDS) == {
@@ -199,12 +209,7 @@ def test_cli_parses_contract_flags():
 
 @pytest.mark.parametrize("port", ["99999", "0", "-1", "http"])
 def test_cli_refuses_a_bad_port_clearly(port):
-    result = subprocess.run(
-        [sys.executable, "-m", "tubewatch.cli", "api", "--port", port],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_tubewatch("api", "--port", port)
     assert result.returncode == 2
     assert "argument --port: invalid port" in result.stderr
     assert "Traceback" not in result.stderr
@@ -212,21 +217,16 @@ def test_cli_refuses_a_bad_port_clearly(port):
 
 @pytest.mark.parametrize("bad_url", [False, True], ids=["bad-values", "bad-database-url"])
 def test_cli_reports_bad_configuration_without_a_traceback(tmp_path, bad_url):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TUBEWATCH_")}
-    env.update(
-        TUBEWATCH_DATABASE_URL=f"sqlite:///{tmp_path / 'c.db'}",
+    database_url = "postgres:/SECRETISH@nowhere" if bad_url else f"sqlite:///{tmp_path / 'c.db'}"
+    result = run_tubewatch(
+        "keys",
+        "create",
+        "--name",
+        "x",
+        TUBEWATCH_DATABASE_URL=database_url,
         TUBEWATCH_DATA_DIR=str(tmp_path),
         TUBEWATCH_POLL_INTERVAL_S="-5",
         TUBEWATCH_ALLOW_PRIVATE_TARGETS="maybe-SECRETISH",
-    )
-    if bad_url:
-        env["TUBEWATCH_DATABASE_URL"] = "postgres:/SECRETISH@nowhere"
-    result = subprocess.run(
-        [sys.executable, "-m", "tubewatch.cli", "keys", "create", "--name", "x"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
     )
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
@@ -306,17 +306,21 @@ def test_ctrl_c_while_a_command_loads_is_one_line_and_exit_130(monkeypatch, caps
     assert capsys.readouterr().err.strip() == "tubewatch changes: interrupted"
 
 
-def test_demo_validates_a_poll_interval_from_the_environment(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TUBEWATCH_")}
-    env["TUBEWATCH_POLL_INTERVAL_S"] = "soon"
-    result = subprocess.run(
-        [sys.executable, "-m", "tubewatch.cli", "demo", "--port", "18298"],
-        capture_output=True,
-        text=True,
-        env=env,
+@pytest.mark.parametrize(
+    ("command", "variable", "value"),
+    [
+        ("demo", "TUBEWATCH_POLL_INTERVAL_S", "soon"),  # the demo's own default steps aside
+        ("notifier", "TUBEWATCH_NOTIFIER_WORKERS", "lots"),  # an internal knob, validated too
+    ],
+)
+def test_a_bad_variable_stops_the_command_with_a_clear_error(tmp_path, command, variable, value):
+    result = run_tubewatch(
+        command,
         cwd=tmp_path,
-        timeout=60,
+        TUBEWATCH_DATABASE_URL=f"sqlite:///{tmp_path / 'c.db'}",
+        TUBEWATCH_DATA_DIR=str(tmp_path),
+        **{variable: value},
     )
     assert result.returncode == 2, result.stderr
-    assert "TUBEWATCH_POLL_INTERVAL_S" in result.stderr
+    assert variable in result.stderr
     assert "Traceback" not in result.stderr
