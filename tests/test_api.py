@@ -569,6 +569,21 @@ def test_every_route_is_covered_by_the_isolation_tests(api):
             assert (method, path) in covered, f"{method} {path} has no owner-isolation test"
 
 
+def test_the_spec_documents_401_everywhere_a_key_is_needed_and_404_where_ids_are(api):
+    spec = api.client.get("/openapi.json").json()
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            answers = operation["responses"]
+            if path in PUBLIC_ROUTES:
+                assert "401" not in answers, f"{method} {path} needs no key"
+                continue
+            assert answers["401"]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/ErrorPublic"
+            }, f"{method} {path}"
+            if "{" in path:
+                assert "404" in answers, f"{method} {path} reaches an object by id"
+
+
 @pytest.fixture
 def alices_objects(api):
     with HttpReceiver() as receiver:

@@ -252,3 +252,20 @@ class QuotaPublic(BaseModel):
     projected_units_today: int
     exhausted_until: str | None
     resets_at: str
+
+
+class ErrorPublic(BaseModel):
+    """Every error the API answers: ``{"detail": ...}`` (CONTRACT.md, "REST API")."""
+
+    detail: str
+
+
+# Documented answers (OpenAPI) of the routes behind an API key, and of those reaching an
+# owner's object by id: another owner's object is a 404, exactly like a missing one.
+AUTH_ERRORS: dict[int | str, dict] = {
+    401: {"model": ErrorPublic, "description": "no valid API key"},
+}
+OWNED_ERRORS: dict[int | str, dict] = {
+    **AUTH_ERRORS,
+    404: {"model": ErrorPublic, "description": "no such object for this key's owner"},
+}

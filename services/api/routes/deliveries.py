@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query
 from sqlmodel import col, select
 
 from tubewatch.api.deps import CurrentOwner, SessionDep
-from tubewatch.api.schemas import MAX_ID, DeliveryPublic
+from tubewatch.api.schemas import AUTH_ERRORS, MAX_ID, DeliveryPublic
 from tubewatch.models import Delivery
 from tubewatch.secrets import redact_query_secrets
 
-router = APIRouter(prefix="/deliveries", tags=["deliveries"])
+router = APIRouter(prefix="/deliveries", tags=["deliveries"], responses=AUTH_ERRORS)
 
 
 @router.get("", response_model=list[DeliveryPublic])

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from tubewatch.api.deps import CurrentOwner, SessionDep, SettingsDep
-from tubewatch.api.schemas import QuotaPublic
+from tubewatch.api.schemas import AUTH_ERRORS, QuotaPublic
 from tubewatch.quota import quota_report
 
-router = APIRouter(tags=["quota"])
+router = APIRouter(tags=["quota"], responses=AUTH_ERRORS)
 
 
 @router.get("/quota", response_model=QuotaPublic)

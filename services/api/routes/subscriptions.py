@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 from tubewatch.api.deps import CipherDep, CurrentOwner, SessionDep, SettingsDep, not_found
 from tubewatch.api.schemas import (
     DEFAULT_METRICS,
+    OWNED_ERRORS,
     Id,
     SubscriptionCreate,
     SubscriptionPublic,
@@ -21,7 +22,7 @@ from tubewatch.secrets import TargetCipher, redact_target
 from tubewatch.settings import Settings
 from tubewatch.targets import TargetError, send_to_target, validate_target
 
-router = APIRouter(prefix="/subscriptions", tags=["subscriptions"])
+router = APIRouter(prefix="/subscriptions", tags=["subscriptions"], responses=OWNED_ERRORS)
 
 TEST_TITLE = "tubewatch test alert"
 TEST_BODY = "This is a test alert from tubewatch: this target works."

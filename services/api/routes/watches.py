@@ -15,12 +15,19 @@ from tubewatch.api.routes.subscriptions import (
     new_subscription,
     subscription_public,
 )
-from tubewatch.api.schemas import Id, VideoPublic, WatchCreate, WatchPublic, WatchUpdate
+from tubewatch.api.schemas import (
+    OWNED_ERRORS,
+    Id,
+    VideoPublic,
+    WatchCreate,
+    WatchPublic,
+    WatchUpdate,
+)
 from tubewatch.messages import utc_now
 from tubewatch.models import Subscription, Video, Watch, WatchVideo
 from tubewatch.secrets import TargetCipher
 
-router = APIRouter(prefix="/watches", tags=["watches"])
+router = APIRouter(prefix="/watches", tags=["watches"], responses=OWNED_ERRORS)
 
 
 def owned_watch(session: Session, owner: str, watch_id: int) -> Watch:
