@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import httpx
 import pytest
 
 from tubewatch.backoff import Backoff
@@ -100,3 +101,28 @@ def test_restart_waits_grow_with_failures_in_a_row(stack):
         stack.shutdown()
     # Equal jitter: each wait in the upper half of 1, 2, 4, 8 s.
     assert [nominal / 2 <= w <= nominal for w, nominal in zip(waits, (1, 2, 4, 8))] == [True] * 4
+
+
+def test_the_demo_resumes_its_paused_watch_instead_of_a_silent_demo(tmp_path):
+    from tests.api_fixtures import LiveServer, make_settings, mint
+    from tubewatch.db import get_engine
+    from tubewatch.runner.console_channel import register_console_channel
+    from tubewatch.runner.demo import create_demo_watch
+
+    register_console_channel()
+    settings = make_settings(f"sqlite:///{tmp_path / 'demo.db'}", tmp_path)
+    with LiveServer(settings) as server:
+        key = mint(get_engine(settings.database_url), "demo")
+        headers = {"Authorization": f"Bearer {key}"}
+        first = create_demo_watch(server.url, key)
+        sub_id = first["subscriptions"][0]["id"]
+        for path in (f"/watches/{first['id']}", f"/subscriptions/{sub_id}"):
+            paused = httpx.patch(server.url + path, headers=headers, json={"paused": True})
+            assert paused.status_code == 200, paused.text
+
+        again = create_demo_watch(server.url, key)  # the next demo run, same database
+        assert again["id"] == first["id"]
+        stored = httpx.get(f"{server.url}/watches/{first['id']}", headers=headers).json()
+        assert stored["paused"] is False
+        assert [sub["paused"] for sub in stored["subscriptions"]] == [False]
+        assert len(httpx.get(f"{server.url}/watches", headers=headers).json()) == 1

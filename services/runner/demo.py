@@ -108,12 +108,24 @@ def seed_simulator(sim: SimControl, stored: dict[str, Video] | None = None) -> d
 
 
 def create_demo_watch(api_url: str, key: str) -> dict:
-    """The demo's watch, through the REST API; an earlier run's (same database) is reused."""
+    """The demo's watch, through the REST API. An earlier run's (same database) is reused,
+    resumed if it or its subscriptions were paused: the demo is there to show alerts."""
     headers = {"Authorization": f"Bearer {key}"}
     existing = httpx.get(f"{api_url}/watches", headers=headers, timeout=10)
     existing.raise_for_status()
     for watch in existing.json():
         if watch.get("playlist_id") == DEMO_PLAYLIST and watch.get("label") == DEMO_LABEL:
+            resume = {"paused": False}
+            for sub in watch["subscriptions"]:
+                if sub["paused"]:
+                    url = f"{api_url}/subscriptions/{sub['id']}"
+                    httpx.patch(url, headers=headers, json=resume, timeout=10).raise_for_status()
+            if watch["paused"] or any(sub["paused"] for sub in watch["subscriptions"]):
+                response = httpx.patch(
+                    f"{api_url}/watches/{watch['id']}", headers=headers, json=resume, timeout=10
+                )
+                response.raise_for_status()
+                return response.json()
             return watch
     response = httpx.post(
         f"{api_url}/watches",
