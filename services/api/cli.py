@@ -8,7 +8,7 @@ import sys
 import uvicorn
 
 from tubewatch.api.main import create_app
-from tubewatch.runner.listen import CannotListen, check_can_listen
+from tubewatch.listen import CannotListen, check_can_listen
 from tubewatch.settings import get_settings
 
 

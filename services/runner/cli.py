@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tubewatch.runner.stack import CannotListen, Stack, check_can_listen
+from tubewatch.listen import CannotListen, check_can_listen
+from tubewatch.runner.stack import Stack
 from tubewatch.settings import get_settings
 
 

@@ -26,9 +26,10 @@ from sqlmodel import col, select
 
 from tubewatch.api.keys import mint_key
 from tubewatch.db import session_scope
+from tubewatch.listen import CannotListen, check_can_listen
 from tubewatch.models import Video
 from tubewatch.runner.console_channel import CONSOLE_TARGET, register_console_channel
-from tubewatch.runner.stack import CannotListen, Stack, check_can_listen
+from tubewatch.runner.stack import Stack
 from tubewatch.settings import Settings
 from tubewatch.youtube_sim.control import SimControl, sim_video
 from tubewatch.youtube_sim.server import serve_in_thread

@@ -29,9 +29,9 @@ from tubewatch.backoff import Backoff
 from tubewatch.bus import bus_from_settings
 from tubewatch.changes.cli import build_engine
 from tubewatch.db import get_engine, init_db
+from tubewatch.listen import check_can_listen
 from tubewatch.notifier.service import Notifier
 from tubewatch.poller.service import Poller
-from tubewatch.runner.listen import CannotListen, check_can_listen  # noqa: F401 (re-exported)
 from tubewatch.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ import sys
 
 import uvicorn
 
-from tubewatch.runner.listen import CannotListen, check_can_listen
+from tubewatch.listen import CannotListen, check_can_listen
 from tubewatch.youtube_sim.app import create_app
 
 

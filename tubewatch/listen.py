@@ -1,5 +1,7 @@
-"""Checking that a server's address can be bound, before anything starts (no heavy imports:
-the simulator's CLI uses it too)."""
+"""Checking that a server's address can be bound, before anything starts.
+
+Shared by every command that serves HTTP (api, run, demo, youtube-sim); no heavy imports.
+"""
 
 from __future__ import annotations
 
