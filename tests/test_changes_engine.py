@@ -9,6 +9,7 @@ from collections import defaultdict
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from prometheus_client import REGISTRY
 from test_changes_helpers import drain, make_engine, produce_raw, read_all
 
 from tubewatch.backoff import Backoff
@@ -69,6 +70,19 @@ def new_topics(topic_factory, partitions: int) -> dict[str, str]:
         "state": f"chg-state-{uuid.uuid4().hex[:10]}",
         "dlq": topic_factory("chg-dlq"),
     }
+
+
+ENGINE_METRICS = (
+    "tubewatch_changes_aborted_transactions_total",
+    "tubewatch_changes_emitted_total",
+    "tubewatch_changes_snapshots_total",
+    "tubewatch_changes_dead_letters_total",
+)
+
+
+def metric(name: str) -> float:
+    """A counter of the process's default registry (the engine's, `tubewatch.changes.metrics`)."""
+    return REGISTRY.get_sample_value(name) or 0.0
 
 
 def test_restart_neither_realerts_nor_misses(kafka_bootstrap, topic_factory):
@@ -133,12 +147,14 @@ def test_malformed_snapshot_goes_to_the_dlq_and_the_engine_goes_on(kafka_bootstr
     records = as_records(good[:12]) + bad + as_records(good[12:])
     produce_raw(kafka_bootstrap, topics["input"], records)
     engine = make_engine(kafka_bootstrap, topics, f"chg-{uuid.uuid4()}")
+    dead_before = metric("tubewatch_changes_dead_letters_total")
     try:
         drain([engine], len(good))
     finally:
         engine.close()
     assert by_key(read_all(kafka_bootstrap, topics["output"])) == expected_changes(good)
     assert read_all(kafka_bootstrap, topics["dlq"]) == bad
+    assert metric("tubewatch_changes_dead_letters_total") - dead_before == len(bad)
     # The bad records' offsets were committed with the rest: nothing is left to re-read.
     group_reader = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": engine.group_id})
     [committed] = group_reader.committed([TopicPartition(topics["input"], 0)], timeout=10)
@@ -263,11 +279,20 @@ def test_aborted_transactions_are_redone_without_duplicates_after_a_growing_wait
     backoff = Backoff(base_s=0.1, max_s=10, sleep=slept.append, rng=random.Random(3))
     engine = make_engine(kafka_bootstrap, topics, f"chg-{uuid.uuid4()}", abort_backoff=backoff)
     engine.producer = FailingCommits(engine.producer, failures=3)
+    before = {name: metric(name) for name in ENGINE_METRICS}
     try:
         drain([engine], len(snaps))
     finally:
         engine.close()
     assert engine.producer.failures_left == 0
+    committed = sum(map(len, expected_changes(snaps).values()))
+    assert engine.changes_emitted == committed, "aborted changes are not counted"
+    assert {name: metric(name) - before[name] for name in ENGINE_METRICS} == {
+        "tubewatch_changes_aborted_transactions_total": 3,
+        "tubewatch_changes_emitted_total": committed,
+        "tubewatch_changes_snapshots_total": len(snaps),
+        "tubewatch_changes_dead_letters_total": 0,
+    }
     # Three aborts in a row: three waits, each in the upper half of 0.1 s, 0.2 s, 0.4 s.
     assert len(slept) == 3
     assert [0.05 <= slept[0] <= 0.1, 0.1 <= slept[1] <= 0.2, 0.2 <= slept[2] <= 0.4] == [True] * 3

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections import defaultdict
 
@@ -28,6 +29,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from tubewatch.backoff import Backoff
 from tubewatch.bus import Bus, KafkaBus
+from tubewatch.changes import metrics
 from tubewatch.changes.logic import VideoState, change_bytes, detect
 from tubewatch.changes.snapshots import VIDEO_ID, Snapshot, fast_decode, is_canonical
 from tubewatch.changes.state import (
@@ -138,6 +140,7 @@ class ChangeEngine:
 
         Returns the number of snapshots consumed (0 when nothing arrived in time).
         """
+        started, emitted_before = time.perf_counter(), self.changes_emitted
         if self._raw is None:  # the embedded bus: parsed records from its consumer
             batch = self.consumer.poll_batch(self.batch_size, self.poll_timeout_s)
         else:  # Kafka: raw messages, parsed in the engine's own loop (`_process_messages`)
@@ -166,10 +169,14 @@ class ChangeEngine:
         except KafkaException as exc:
             if not self.transactional:
                 raise
+            self.changes_emitted = emitted_before  # none of them was committed
             self._abort(exc)
             return 0
         self.aborts_in_a_row = 0
         self.snapshots_seen += seen
+        metrics.SNAPSHOTS.inc(seen)
+        metrics.CHANGES.inc(self.changes_emitted - emitted_before)
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         return seen
 
     def _process(self, records) -> dict[int, dict[str, VideoState]]:
@@ -258,6 +265,7 @@ class ChangeEngine:
                 emitted += 1
         if dead:
             flush_or_raise(self.consumer.dead_letters.producer)
+            metrics.DEAD_LETTERS.inc(dead)
         self.changes_emitted += emitted
         return updates, seen
 
@@ -287,6 +295,7 @@ class ChangeEngine:
             raise exc
         delay = self.abort_backoff.delay(self.aborts_in_a_row)
         self.aborts_in_a_row += 1
+        metrics.ABORTS.inc()
         log.warning(
             "transaction failed (%d in a row), rewinding, next try in %.1fs: %s",
             self.aborts_in_a_row,
