@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from typing import Protocol, TypeVar
 
+from sqlalchemy.engine import Engine
+
+from tubewatch.db import get_engine, init_db
 from tubewatch.kafka import (
     DLQ,
     TypedConsumer,
@@ -110,3 +113,13 @@ def bus_from_settings(settings: Settings) -> Bus:
     from tubewatch.embedded_bus import EmbeddedBus
 
     return EmbeddedBus.from_settings(settings)
+
+
+def open_database_and_bus(settings: Settings) -> tuple[Engine, Bus]:
+    """What every service process starts from: the database at the current schema (migrated
+    if needed) and the bus with the contract's topics in place."""
+    engine = get_engine(settings.database_url)
+    init_db(engine)
+    bus = bus_from_settings(settings)
+    bus.ensure_topics()
+    return engine, bus

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import argparse
 
-from tubewatch.bus import bus_from_settings
-from tubewatch.db import get_engine, init_db
+from tubewatch.bus import open_database_and_bus
 from tubewatch.lifecycle import run_until_signalled
 from tubewatch.notifier.service import Notifier
 from tubewatch.settings import get_settings
@@ -30,9 +29,6 @@ from tubewatch.settings import get_settings
 def main(args: argparse.Namespace) -> int:
     """Runs until SIGINT/SIGTERM, then finishes the sends in flight."""
     settings = get_settings()
-    engine = get_engine(settings.database_url)
-    init_db(engine)
-    bus = bus_from_settings(settings)
-    bus.ensure_topics()
+    engine, bus = open_database_and_bus(settings)
     run_until_signalled(Notifier(settings, engine, bus).run)
     return 0

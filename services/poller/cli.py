@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from tubewatch.bus import bus_from_settings
-from tubewatch.db import get_engine, init_db
+from tubewatch.bus import open_database_and_bus
 from tubewatch.lifecycle import run_until_signalled
 from tubewatch.poller.service import Poller
 from tubewatch.settings import get_settings
@@ -17,10 +16,7 @@ log = logging.getLogger(__name__)
 def main(args: argparse.Namespace) -> int:
     """Runs until SIGINT/SIGTERM; with ``--once``, one full cycle (exit 1 if it failed)."""
     settings = get_settings()
-    engine = get_engine(settings.database_url)
-    init_db(engine)
-    bus = bus_from_settings(settings)
-    bus.ensure_topics()
+    engine, bus = open_database_and_bus(settings)
     poller = Poller(settings, engine, bus)
     if getattr(args, "once", False):
         try:

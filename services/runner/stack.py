@@ -26,9 +26,8 @@ import uvicorn
 
 from tubewatch.api.main import create_app
 from tubewatch.backoff import Backoff
-from tubewatch.bus import bus_from_settings
+from tubewatch.bus import open_database_and_bus
 from tubewatch.changes.cli import build_engine
-from tubewatch.db import get_engine, init_db
 from tubewatch.listen import check_can_listen
 from tubewatch.notifier.service import Notifier
 from tubewatch.poller.service import Poller
@@ -63,14 +62,11 @@ class Stack:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.engine = get_engine(settings.database_url)
-        init_db(self.engine)
-        self.bus = bus_from_settings(settings)
-        self.bus.ensure_topics()
+        self.engine, self.bus = open_database_and_bus(settings)
         self.stop = threading.Event()
         # Waits before restarting a failed worker: 0.5-1 s, then doubling up to 30 s.
         self.restart_backoff = Backoff(base_s=1, max_s=30, sleep=self.stop.wait)
-        # The schema is current (init_db above): the app must not migrate again at start,
+        # The schema is current (migrated above): the app must not migrate again at start,
         # while the workers already hold the database open.
         self.app = create_app(settings, self.engine, migrate=False)
         self.workers = [
