@@ -3,6 +3,8 @@ model of the ksqlDB statements (LATEST_BY_OFFSET(x, 2, false), [-2] <> [-1])."""
 
 from __future__ import annotations
 
+import gc
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -108,6 +110,17 @@ def test_state_bytes_round_trip():
     assert VideoState.from_bytes(state.to_bytes()) == state
     assert state.to_bytes() == b"[null,3,1099511627776,17]"  # compact, as the changelog had
     assert VideoState(10**30, 0, None, 0).to_bytes() == b"[%d,0,null,0]" % 10**30
+
+
+def test_states_are_invisible_to_the_garbage_collector():
+    """The engine holds one state per video; a tracked state (a NamedTuple was) made every
+    full collection walk all of them."""
+    first, _ = apply_snapshot(None, snap(1), 0)
+    moved, _ = apply_snapshot(first, snap(2), 1)
+    restored = VideoState.from_bytes(moved.to_bytes())
+    assert not any(gc.is_tracked(state) for state in (first, moved, restored))
+    states = {A: moved}
+    assert not gc.is_tracked(states)  # so a dict of them is not walked either
 
 
 def test_unmoved_counts_keep_the_state_and_its_verdicts():

@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from functools import lru_cache
-from typing import NamedTuple
 
 import msgspec
 
@@ -37,8 +36,14 @@ from tubewatch.messages import VideoChange, VideoSnapshot, format_timestamp
 _encode = msgspec.json.Encoder().encode
 
 
-class VideoState(NamedTuple):
-    """One video's counts in its latest snapshot, and that snapshot's input offset."""
+class VideoState(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """One video's counts in its latest snapshot, and that snapshot's input offset.
+
+    ``gc=False``: the engine holds one per video (millions, for a large watch list) and they
+    hold only ints, so the garbage collector never needs to look at them. A NamedTuple was
+    tracked for ever (CPython untracks only exact tuples) and every full collection walked
+    all of them: measured at 100k videos, that was 15% of the engine's time.
+    """
 
     likes: int | None
     comments: int | None
@@ -48,20 +53,15 @@ class VideoState(NamedTuple):
     def to_bytes(self) -> bytes:
         """Compact JSON ``[likes,comments,views,offset]``: the state changelog's value.
 
-        msgspec writes a tuple as exactly that array; it runs once per saved state, 7x
+        ``array_like``: msgspec writes exactly that array; it runs once per saved state, 7x
         faster than formatting by hand (which was 4x faster than json.dumps).
         """
         return _encode(self)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> VideoState:
-        likes, comments, views, offset = json.loads(raw)
+        likes, comments, views, offset = json.loads(raw)  # counts may pass 2**64
         return cls(likes, comments, views, offset)
-
-
-def _moved(previous: int | None, current: int | None) -> bool:
-    """SQL's ``previous <> current`` where a comparison with NULL is never true."""
-    return previous is not None and current is not None and previous != current
 
 
 def detect(
@@ -76,20 +76,24 @@ def detect(
     a snapshot re-read after it either is at or before that offset (skipped) or is
     compared by its counts, which are the very counts kept. It spares the engine a new
     state (and a changelog record) for most snapshots of a poll.
+
+    A count *moved* as SQL's ``previous <> current`` says: never when either side is NULL.
+    Written out per metric, with no helper call: this runs once per snapshot.
     """
-    counts = (snapshot.likes, snapshot.comments, snapshot.views)
-    # tuple.__new__: a NamedTuple's own __new__ is a Python function; this runs per snapshot.
+    likes, comments, views = snapshot.likes, snapshot.comments, snapshot.views
     if state is None:
-        return _new(VideoState, (*counts, offset)), False
-    if offset <= state[3] or counts == state[:3]:  # the common case: nothing moved
+        return VideoState(likes, comments, views, offset), False
+    was_likes, was_comments, was_views = state.likes, state.comments, state.views
+    if offset <= state.offset or (
+        likes == was_likes and comments == was_comments and views == was_views
+    ):  # the common case: nothing moved
         return state, False
     changed = (
-        _moved(state[0], counts[0]) or _moved(state[1], counts[1]) or _moved(state[2], counts[2])
+        (likes != was_likes and likes is not None and was_likes is not None)
+        or (comments != was_comments and comments is not None and was_comments is not None)
+        or (views != was_views and views is not None and was_views is not None)
     )
-    return _new(VideoState, (*counts, offset)), changed
-
-
-_new = tuple.__new__
+    return VideoState(likes, comments, views, offset), changed
 
 
 def make_change(previous: VideoState, snapshot: VideoSnapshot) -> VideoChange:
