@@ -1,0 +1,41 @@
+"""bench/bench_changes.py still runs end to end on the real broker and cleans up after itself.
+
+Not a timing test: it checks that every loop read every snapshot, that the report holds its
+ratios, and that no bench topic is left on the broker. Speed is judged in bench/README.md.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def bench_topics(bootstrap: str) -> set[str]:
+    topics = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=30).topics
+    return {name for name in topics if name.startswith("bench-")}
+
+
+def test_bench_changes_runs_and_leaves_no_topics(kafka_bootstrap):
+    before = bench_topics(kafka_bootstrap)
+    run = subprocess.run(
+        [sys.executable, "bench/bench_changes.py", "--bootstrap", kafka_bootstrap]
+        + ["--n", "3000", "--videos", "700", "--batch", "500", "--rounds", "2", "--warmup", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    rates = re.findall(r"round \d+\s+(bare|engine):\s+([\d,]+) snapshots/s", run.stdout)
+    assert sorted(name for name, _ in rates) == ["bare", "bare", "engine", "engine"]
+    assert all(int(rate.replace(",", "")) > 0 for _, rate in rates)
+    paired = re.search(r"per-round ratios engine / bare\s*: ([\d.]+), ([\d.]+)", run.stdout)
+    assert paired, run.stdout
+    assert re.search(r"median of per-round ratios\s*: \d+\.\d\d", run.stdout)
+    assert bench_topics(kafka_bootstrap) - before == set()
