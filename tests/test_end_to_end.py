@@ -326,9 +326,17 @@ def _waiting_for_flock(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs Linux /proc/locks")
-def test_ctrl_c_while_tubewatch_run_starts_is_clean(tmp_path):
-    """Ctrl-C before the API serves (here: waiting for another process's migration lock)
-    stops at once with a line saying so, not a KeyboardInterrupt traceback."""
+@pytest.mark.parametrize(
+    ("signum", "returncode", "said"),
+    [
+        (signal.SIGINT, 130, "interrupted before it started"),
+        # a service manager's stop; it used to kill the process where it stood
+        (signal.SIGTERM, 143, "terminated before it started"),
+    ],
+)
+def test_a_stop_while_tubewatch_run_starts_is_clean(tmp_path, signum, returncode, said):
+    """Ctrl-C or SIGTERM before the API serves (here: waiting for another process's
+    migration lock) stops at once with a line saying so, not a traceback."""
     database = tmp_path / "tubewatch.db"
     with open(f"{database}.migrate-lock", "ab") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process migrating
@@ -346,15 +354,15 @@ def test_ctrl_c_while_tubewatch_run_starts_is_clean(tmp_path):
                 assert proc.poll() is None, proc.communicate()[0]
                 assert time.monotonic() < deadline, "tubewatch run never waited for the lock"
                 time.sleep(0.1)
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signum)
             output, _ = proc.communicate(timeout=15)
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate()
-    assert proc.returncode == 130, output
+    assert proc.returncode == returncode, output
     assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
-    assert "interrupted before it started" in output
+    assert said in output
 
 
 def test_readme_demo_command_installs_into_a_venv():

@@ -2,8 +2,10 @@
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -304,6 +306,29 @@ def test_ctrl_c_while_a_command_loads_is_one_line_and_exit_130(monkeypatch, caps
     monkeypatch.setattr(cli, "_run", interrupted)
     assert cli.main(["changes"]) == 130
     assert capsys.readouterr().err.strip() == "tubewatch changes: interrupted"
+
+
+def test_sigterm_while_a_command_starts_unwinds_and_exits_143(monkeypatch, capsys, tmp_path):
+    """SIGTERM before a command has its own handlers: cleanup still runs (``finally``, context
+    managers), one line, exit 143; afterwards the caller's SIGTERM handler is back."""
+    import tubewatch.cli as cli
+
+    cleaned = tmp_path / "cleaned"
+
+    def starting(args):  # as if SIGTERM arrived while the command starts
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises here, at once
+        finally:
+            cleaned.touch()
+        return 0
+
+    monkeypatch.setattr(cli, "_run", starting)
+    before = signal.getsignal(signal.SIGTERM)
+    assert cli.main(["changes"]) == 143
+    assert capsys.readouterr().err.strip() == "tubewatch changes: terminated before it started"
+    assert cleaned.exists()
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 @pytest.mark.parametrize(

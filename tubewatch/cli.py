@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
+import threading
 
 from pydantic import ValidationError
 
@@ -90,13 +92,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived before the command installed its own handlers (while it starts).
+
+    A BaseException, like KeyboardInterrupt, so no ``except Exception`` swallows it on the
+    way out and every ``finally`` and context manager still cleans up (the demo's folder).
+    """
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    if on_main_thread:
+        # Until the command installs its own handlers (`run_until_signalled`, the stack,
+        # uvicorn), SIGTERM unwinds like Ctrl-C instead of killing the process mid-start.
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return _run(args)
     except KeyboardInterrupt:  # Ctrl-C before the command installed its own handlers
         print(f"tubewatch {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"tubewatch {args.command}: terminated before it started", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        if on_main_thread:  # the command is over: whoever called main gets theirs back
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _run(args: argparse.Namespace) -> int:
