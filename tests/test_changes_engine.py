@@ -9,6 +9,7 @@ from collections import defaultdict
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource
 from prometheus_client import REGISTRY
 from test_changes_helpers import drain, make_engine, produce_raw, read_all
 
@@ -16,7 +17,7 @@ from tubewatch.backoff import Backoff
 from tubewatch.bus import KafkaBus
 from tubewatch.changes.engine import ChangeEngine
 from tubewatch.changes.logic import apply_snapshot
-from tubewatch.changes.state import DatabaseStateStore
+from tubewatch.changes.state import STATE_SEGMENT_BYTES, DatabaseStateStore
 from tubewatch.db import get_engine
 from tubewatch.messages import MessageError, VideoSnapshot
 
@@ -107,6 +108,18 @@ def test_restart_neither_realerts_nor_misses(kafka_bootstrap, topic_factory):
     assert {k for k, _ in read_all(kafka_bootstrap, topics["state"])} == {
         v.encode() for v in VIDEOS
     }
+    # ... in a compacted topic whose segments close early enough to be compacted: a restore
+    # reads all of it.
+    config = topic_config(kafka_bootstrap, topics["state"])
+    assert config["cleanup.policy"] == "compact"
+    assert int(config["segment.bytes"]) == STATE_SEGMENT_BYTES
+
+
+def topic_config(bootstrap: str, topic: str) -> dict[str, str]:
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # alive until the answer is in
+    entries = admin.describe_configs([resource])[resource].result(30)
+    return {name: entry.value for name, entry in entries.items()}
 
 
 def test_two_instances_split_partitions_and_together_emit_the_changes(

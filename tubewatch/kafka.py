@@ -90,6 +90,13 @@ def ensure_topics(
     return created
 
 
+# Consumers that read a backlog at full speed (the change engine, its state restore): fetch
+# up to 4 MB per partition instead of librdkafka's 1 MB. Measured on this machine, a loop
+# that only consumed and committed read 208k records/s sustained with 1 MB fetches and
+# 338k-372k/s with 2-16 MB ones; restoring 1M changelog records took 4.4 s, now 2.1 s.
+BACKLOG_FETCH: dict[str, object] = {"max.partition.fetch.bytes": 4_000_000}
+
+
 def make_producer(bootstrap: str, **overrides: object) -> Producer:
     config: dict[str, object] = {
         "bootstrap.servers": bootstrap,

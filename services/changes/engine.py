@@ -38,7 +38,13 @@ from tubewatch.changes.state import (
     StateStore,
     _produce,
 )
-from tubewatch.kafka import DLQ, VIDEO_CHANGES, YOUTUBE_VIDEOS, flush_or_raise
+from tubewatch.kafka import (
+    BACKLOG_FETCH,
+    DLQ,
+    VIDEO_CHANGES,
+    YOUTUBE_VIDEOS,
+    flush_or_raise,
+)
 from tubewatch.messages import MessageError, VideoSnapshot
 
 log = logging.getLogger(__name__)
@@ -57,11 +63,9 @@ PRODUCER_TUNING: dict[str, object] = {
     "batch.size": 1_000_000,
     "retry.backoff.ms": 10,
 }
-# The engine's consumer settings on Kafka (the bench's bare loop gets them too): fetch up to
-# 4 MB per partition instead of librdkafka's 1 MB. Catching up on a backlog is bound by the
-# fetches; measured on this machine, a loop that only consumed and committed read 208k
-# records/s sustained with 1 MB fetches and 340k-370k/s with 2-16 MB ones.
-CONSUMER_TUNING: dict[str, object] = {"max.partition.fetch.bytes": 4_000_000}
+# The engine's consumer settings on Kafka (the bench's bare loop gets them too): large
+# fetches, since catching up on a backlog is bound by them (`BACKLOG_FETCH`).
+CONSUMER_TUNING: dict[str, object] = dict(BACKLOG_FETCH)
 # Records per consume() and per transaction: each transaction costs ~5 ms of round trips.
 BATCH_SIZE = 5000
 
