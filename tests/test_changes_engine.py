@@ -17,7 +17,7 @@ from tubewatch.backoff import Backoff
 from tubewatch.bus import KafkaBus
 from tubewatch.changes.engine import ChangeEngine
 from tubewatch.changes.logic import apply_snapshot
-from tubewatch.changes.state import STATE_SEGMENT_BYTES, DatabaseStateStore
+from tubewatch.changes.state import STATE_SEGMENT_BYTES, STATE_SEGMENT_MS, DatabaseStateStore
 from tubewatch.db import get_engine
 from tubewatch.messages import MessageError, VideoSnapshot
 
@@ -113,6 +113,7 @@ def test_restart_neither_realerts_nor_misses(kafka_bootstrap, topic_factory):
     config = topic_config(kafka_bootstrap, topics["state"])
     assert config["cleanup.policy"] == "compact"
     assert int(config["segment.bytes"]) == STATE_SEGMENT_BYTES
+    assert int(config["segment.ms"]) == STATE_SEGMENT_MS
 
 
 def topic_config(bootstrap: str, topic: str) -> dict[str, str]:

@@ -32,7 +32,11 @@ from tubewatch.kafka import BACKLOG_FETCH, TopicSpec, ensure_topics, make_consum
 log = logging.getLogger(__name__)
 
 STATE_TOPIC = "tubewatch_changes_state"
-STATE_SEGMENT_BYTES = 64 * 1024 * 1024
+# The changelog's segments close after 16 MB (about 1M states, lz4) or an hour, whichever
+# comes first, so the broker compacts all but the newest hour: a restore reads about one
+# record per video plus at most 1M per partition (~2 s each at 480k records/s).
+STATE_SEGMENT_BYTES = 16 * 1024 * 1024
+STATE_SEGMENT_MS = 3600_000
 
 PartitionStates = dict[int, dict[str, VideoState]]
 
@@ -69,13 +73,18 @@ class KafkaChangelogStore:
                     f"input {input_topic!r} has {wanted}: they must match"
                 )
             return
-        # Restoring reads the whole changelog, and the broker compacts only closed segments:
-        # 64 MB segments (~1.5M states) instead of 1 GB keep a restore to seconds.
+        # Restoring reads the whole changelog, and the broker compacts only closed segments.
+        # With the broker's 1 GB / 7 day segments, a restore read up to a week of updates;
+        # see STATE_SEGMENT_BYTES.
         spec = TopicSpec(
             self.state_topic,
             retention_ms=-1,
             cleanup_policy="compact",
-            extra={"min.compaction.lag.ms": "0", "segment.bytes": str(STATE_SEGMENT_BYTES)},
+            extra={
+                "min.compaction.lag.ms": "0",
+                "segment.bytes": str(STATE_SEGMENT_BYTES),
+                "segment.ms": str(STATE_SEGMENT_MS),
+            },
         )
         ensure_topics(self.bootstrap, [spec], partitions=wanted)
 

@@ -1,7 +1,8 @@
-"""bench/bench_changes.py still runs end to end on the real broker and cleans up after itself.
+"""The change-engine benchmarks still run end to end on the real broker and clean up after
+themselves.
 
-Not a timing test: it checks that every loop read every snapshot, that the report holds its
-ratios, and that no bench topic is left on the broker. Speed is judged in bench/README.md.
+Not timing tests: they check that every loop ran, that the report holds its ratios, and that
+no bench topic is left on the broker. Speed is judged in bench/README.md.
 """
 
 from __future__ import annotations
@@ -38,4 +39,21 @@ def test_bench_changes_runs_and_leaves_no_topics(kafka_bootstrap):
     paired = re.search(r"per-round ratios engine / bare\s*: ([\d.]+), ([\d.]+)", run.stdout)
     assert paired, run.stdout
     assert re.search(r"median of per-round ratios\s*: \d+\.\d\d", run.stdout)
+    assert bench_topics(kafka_bootstrap) - before == set()
+
+
+def test_bench_state_restore_runs_and_leaves_no_topics(kafka_bootstrap):
+    before = bench_topics(kafka_bootstrap)
+    run = subprocess.run(
+        [sys.executable, "bench/bench_state_restore.py", "--bootstrap", kafka_bootstrap]
+        + ["--n", "3000", "--videos", "700", "--rounds", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    rates = re.findall(r"round \d+\s+(bare|restore):\s+([\d,]+) records/s", run.stdout)
+    assert sorted(name for name, _ in rates) == ["bare", "bare", "restore", "restore"]
+    assert re.search(r"median of per-round ratios restore / bare: \d+\.\d\d", run.stdout)
     assert bench_topics(kafka_bootstrap) - before == set()
