@@ -46,7 +46,6 @@ import time
 import uuid
 
 from confluent_kafka import KafkaError, Producer
-from confluent_kafka.admin import AdminClient
 
 from tubewatch.bus import KafkaBus
 from tubewatch.changes.engine import (
@@ -55,7 +54,14 @@ from tubewatch.changes.engine import (
     PRODUCER_TUNING,
     ChangeEngine,
 )
-from tubewatch.kafka import TopicSpec, ensure_topics, flush_or_raise, make_consumer, make_producer
+from tubewatch.kafka import (
+    TopicSpec,
+    delete_topics,
+    ensure_topics,
+    flush_or_raise,
+    make_consumer,
+    make_producer,
+)
 
 
 def make_snapshots(bootstrap: str, topic: str, n: int, videos: int) -> None:
@@ -171,7 +177,6 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=1, help="uncounted rounds first")
     args = parser.parse_args()
 
-    admin = AdminClient({"bootstrap.servers": args.bootstrap})
     tag = uuid.uuid4().hex[:10]
     source = f"bench-snapshots-{tag}"
     ensure_topics(args.bootstrap, [TopicSpec(source, 3600_000)], partitions=args.partitions)
@@ -187,7 +192,7 @@ def main() -> int:
                 return engine_loop(args.bootstrap, source, sink, state, args.n, args.batch)
             return bare_loop(args.bootstrap, source, sink, args.n, args.batch, name == "bare+json")
         finally:
-            delete_topics(admin, [sink, state, f"{state}-dlq"])
+            delete_topics(args.bootstrap, [sink, state, f"{state}-dlq"])
 
     names = ["bare", "engine"] + (["bare+json"] if args.json_reference else [])
     rates: dict[str, list[float]] = {name: [] for name in names}
@@ -203,7 +208,7 @@ def main() -> int:
                 if round_ >= 0:
                     rates[name].append(rate)
     finally:
-        delete_topics(admin, [source])
+        delete_topics(args.bootstrap, [source])
 
     print(f"load average (1, 5, 15 min) before: {load_before}  after: {os.getloadavg()}")
     print(f"cpus: {os.cpu_count()}  n={args.n} videos={args.videos} batch={args.batch}")
@@ -219,16 +224,6 @@ def main() -> int:
     if args.json_reference:
         print(f"ratio of medians bare+json / bare   : {medians['bare+json'] / medians['bare']:.2f}")
     return 0
-
-
-def delete_topics(admin: AdminClient, topics: list[str]) -> None:
-    """Delete the bench's topics; ones that were never created are fine."""
-    for topic, future in admin.delete_topics(topics, operation_timeout=30).items():
-        try:
-            future.result()
-        except Exception as exc:  # noqa: BLE001 - a topic the run never created
-            if "UNKNOWN_TOPIC" not in str(exc):
-                print(f"could not delete {topic}: {exc}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -26,11 +26,17 @@ import time
 import uuid
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 from tubewatch.changes.logic import VideoState
 from tubewatch.changes.state import KafkaChangelogStore
-from tubewatch.kafka import BACKLOG_FETCH, TopicSpec, ensure_topics, make_consumer, make_producer
+from tubewatch.kafka import (
+    BACKLOG_FETCH,
+    TopicSpec,
+    delete_topics,
+    ensure_topics,
+    make_consumer,
+    make_producer,
+)
 
 PARTITIONS = 6
 
@@ -105,9 +111,7 @@ def main() -> int:
                 rates[name].append(records / (time.perf_counter() - started))
                 print(f"round {round_ + 1} {name:>7}: {rates[name][-1]:10,.0f} records/s")
     finally:
-        admin = AdminClient({"bootstrap.servers": args.bootstrap})
-        for future in admin.delete_topics([source, topic], operation_timeout=30).values():
-            future.result()
+        delete_topics(args.bootstrap, [source, topic])
 
     for name, values in rates.items():
         print(f"median {name:>7}: {statistics.median(values):10,.0f} records/s")

@@ -22,38 +22,41 @@ def bench_topics(bootstrap: str) -> set[str]:
     return {name for name in topics if name.startswith("bench-")}
 
 
-def test_bench_changes_runs_and_leaves_no_topics(kafka_bootstrap):
-    before = bench_topics(kafka_bootstrap)
+def run_bench(script: str, bootstrap: str, *args: str) -> str:
+    """Run a bench with tiny sizes; returns its report after checking it ran and cleaned up."""
+    before = bench_topics(bootstrap)
     run = subprocess.run(
-        [sys.executable, "bench/bench_changes.py", "--bootstrap", kafka_bootstrap]
-        + ["--n", "3000", "--videos", "700", "--batch", "500", "--rounds", "2", "--warmup", "0"],
+        [sys.executable, f"bench/{script}", "--bootstrap", bootstrap, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert run.returncode == 0, run.stderr
-    rates = re.findall(r"round \d+\s+(bare|engine):\s+([\d,]+) snapshots/s", run.stdout)
+    assert bench_topics(bootstrap) - before == set(), "the bench left topics behind"
+    return run.stdout
+
+
+def test_bench_changes_runs_and_leaves_no_topics(kafka_bootstrap):
+    report = run_bench(
+        "bench_changes.py",
+        kafka_bootstrap,
+        *("--n", "3000", "--videos", "700", "--batch", "500", "--rounds", "2", "--warmup", "0"),
+    )
+    rates = re.findall(r"round \d+\s+(bare|engine):\s+([\d,]+) snapshots/s", report)
     assert sorted(name for name, _ in rates) == ["bare", "bare", "engine", "engine"]
     assert all(int(rate.replace(",", "")) > 0 for _, rate in rates)
-    paired = re.search(r"per-round ratios engine / bare\s*: ([\d.]+), ([\d.]+)", run.stdout)
-    assert paired, run.stdout
-    assert re.search(r"median of per-round ratios\s*: \d+\.\d\d", run.stdout)
-    assert bench_topics(kafka_bootstrap) - before == set()
+    paired = re.search(r"per-round ratios engine / bare\s*: ([\d.]+), ([\d.]+)", report)
+    assert paired, report
+    assert re.search(r"median of per-round ratios\s*: \d+\.\d\d", report)
 
 
 def test_bench_state_restore_runs_and_leaves_no_topics(kafka_bootstrap):
-    before = bench_topics(kafka_bootstrap)
-    run = subprocess.run(
-        [sys.executable, "bench/bench_state_restore.py", "--bootstrap", kafka_bootstrap]
-        + ["--n", "3000", "--videos", "700", "--rounds", "2"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    report = run_bench(
+        "bench_state_restore.py",
+        kafka_bootstrap,
+        *("--n", "3000", "--videos", "700", "--rounds", "2"),
     )
-    assert run.returncode == 0, run.stderr
-    rates = re.findall(r"round \d+\s+(bare|restore):\s+([\d,]+) records/s", run.stdout)
+    rates = re.findall(r"round \d+\s+(bare|restore):\s+([\d,]+) records/s", report)
     assert sorted(name for name, _ in rates) == ["bare", "bare", "restore", "restore"]
-    assert re.search(r"median of per-round ratios restore / bare: \d+\.\d\d", run.stdout)
-    assert bench_topics(kafka_bootstrap) - before == set()
+    assert re.search(r"median of per-round ratios restore / bare: \d+\.\d\d", report)

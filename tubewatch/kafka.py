@@ -90,6 +90,17 @@ def ensure_topics(
     return created
 
 
+def delete_topics(bootstrap: str, names: Iterable[str], timeout_s: float = 30) -> None:
+    """Delete these topics (benchmarks clean up after themselves); missing ones are fine."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.delete_topics(list(names), operation_timeout=timeout_s).values():
+        try:
+            future.result(timeout=timeout_s)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise
+
+
 # Consumers that read a backlog at full speed (the change engine, its state restore): fetch
 # up to 4 MB per partition instead of librdkafka's 1 MB. Measured on this machine, a loop
 # that only consumed and committed read 208k records/s sustained with 1 MB fetches and
