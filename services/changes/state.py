@@ -23,6 +23,8 @@ from typing import Protocol
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from sqlalchemy import BigInteger
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -184,17 +186,39 @@ class DatabaseStateStore:
         return states
 
     def save(self, updates: Mapping[int, Mapping[str, VideoState]], producer=None) -> None:
-        with Session(self.engine) as session:
-            for partition, videos in updates.items():
-                for video_id, state in videos.items():
-                    session.merge(
-                        ChangeState(
-                            video_id=video_id,
-                            partition=partition,
-                            likes=state.likes,
-                            comments=state.comments,
-                            views=state.views,
-                            input_offset=state.offset,
-                        )
-                    )
-            session.commit()
+        """One upsert statement for the whole batch (SQLite and PostgreSQL both speak
+        ``INSERT … ON CONFLICT DO UPDATE``); a `session.merge` per video, a SELECT and a
+        write each, was 95% of the embedded engine's time."""
+        rows = [
+            {
+                "video_id": video_id,
+                "partition": partition,
+                "likes": state.likes,
+                "comments": state.comments,
+                "views": state.views,
+                "input_offset": state.offset,
+            }
+            for partition, videos in updates.items()
+            for video_id, state in videos.items()
+        ]
+        if not rows:
+            return
+        insert = _UPSERT_INSERTS.get(self.engine.dialect.name)
+        if insert is None:  # another database: the portable way, one merge per video
+            with Session(self.engine) as session:
+                for row in rows:
+                    session.merge(ChangeState(**row))
+                session.commit()
+            return
+        table = ChangeState.__table__
+        statement = insert(table)
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.video_id],
+            set_={name: statement.excluded[name] for name in rows[0] if name != "video_id"},
+        )
+        with self.engine.begin() as connection:
+            connection.execute(statement, rows)
+
+
+# The databases tubewatch runs on (Settings.database_url), each with its upsert.
+_UPSERT_INSERTS = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
