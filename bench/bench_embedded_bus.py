@@ -6,9 +6,11 @@
    batch (the floor for any log kept in this database);
 2. ``bus-produce``: `EmbeddedProducer.produce` N snapshots, ``flush()`` every batch;
 3. ``bare-select``: read the plain table back in batches by key range;
-4. ``bus-consume``: `EmbeddedConsumer.poll_batch` + ``commit()`` per batch (parsing included).
+4. ``bus-consume``: `EmbeddedConsumer.poll_batch` + ``commit()`` per batch (parsing included);
+5. ``engine``: the change engine on the bus (`DatabaseStateStore`, at-least-once), reading the
+   same records: the ``tubewatch run`` default. Every record after a video's first is a change.
 
-Prints records/s and the ratios bus / bare.
+Prints records/s and the ratios bus / bare, engine / bus-consume.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from pathlib import Path
 
 from sqlalchemy import Column, Integer, LargeBinary, MetaData, Table, insert, select
 
+from tubewatch.changes.engine import ChangeEngine
+from tubewatch.changes.state import DatabaseStateStore
 from tubewatch.db import get_engine
 from tubewatch.embedded_bus import EmbeddedBus
 from tubewatch.messages import VideoSnapshot
@@ -97,11 +101,28 @@ def main() -> None:
         bus_consume = n / (time.perf_counter() - started)
         consumer.close()
 
+        changes = ChangeEngine(
+            bus,
+            group_id="bench-changes",
+            input_topic="bench",
+            output_topic="bench-changes",
+            state_store=DatabaseStateStore(engine),
+            batch_size=batch,
+        )
+        started = time.perf_counter()
+        while changes.snapshots_seen < n:
+            changes.step()
+        engine_rate = n / (time.perf_counter() - started)
+        changes.close()
+
     print(f"n={n} batch={batch} (SQLite WAL file)")
     print(f"bare-insert  {bare_insert:>10,.0f}/s")
     print(f"bus-produce  {bus_produce:>10,.0f}/s   ratio {bus_produce / bare_insert:.2f}")
     print(f"bare-select  {bare_select:>10,.0f}/s")
     print(f"bus-consume  {bus_consume:>10,.0f}/s   ratio {bus_consume / bare_select:.2f}")
+    print(
+        f"engine       {engine_rate:>10,.0f}/s   ratio {engine_rate / bus_consume:.2f} (/ consume)"
+    )
 
 
 if __name__ == "__main__":
