@@ -1,5 +1,5 @@
-"""The change-engine benchmarks still run end to end on the real broker and clean up after
-themselves.
+"""The benchmarks still run end to end (the change engine's on the real broker) and clean up
+after themselves.
 
 Not timing tests: they check that every loop ran, that the report holds its ratios, and that
 no bench topic is left on the broker. Speed is judged in bench/README.md.
@@ -60,3 +60,16 @@ def test_bench_state_restore_runs_and_leaves_no_topics(kafka_bootstrap):
     rates = re.findall(r"round \d+\s+(bare|restore):\s+([\d,]+) records/s", report)
     assert sorted(name for name, _ in rates) == ["bare", "bare", "restore", "restore"]
     assert re.search(r"median of per-round ratios restore / bare: \d+\.\d\d", report)
+
+
+def test_bench_embedded_bus_runs_every_loop():
+    run = subprocess.run(
+        [sys.executable, "bench/bench_embedded_bus.py", "--n", "2000", "--batch", "200"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    loops = re.findall(r"^([a-z-]+)\s+[\d,]+/s", run.stdout, re.MULTILINE)
+    assert loops == ["bare-insert", "bus-produce", "bare-select", "bus-consume", "engine"]
