@@ -28,9 +28,8 @@ import uuid
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from tubewatch.changes.logic import VideoState
-from tubewatch.changes.state import KafkaChangelogStore
+from tubewatch.changes.state import RESTORE_READER, KafkaChangelogStore
 from tubewatch.kafka import (
-    BACKLOG_FETCH,
     TopicSpec,
     delete_topics,
     ensure_topics,
@@ -61,7 +60,7 @@ def bare_read(bootstrap: str, topic: str) -> int:
     reader = make_consumer(
         bootstrap,
         f"bench-restore-{uuid.uuid4().hex[:8]}",
-        **{"enable.partition.eof": True, "fetch.wait.max.ms": 10, **BACKLOG_FETCH},
+        **RESTORE_READER,
     )
     reader.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
     pending, seen = set(range(PARTITIONS)), 0

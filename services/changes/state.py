@@ -40,6 +40,13 @@ STATE_TOPIC = "tubewatch_changes_state"
 STATE_SEGMENT_BYTES = 16 * 1024 * 1024
 STATE_SEGMENT_MS = 3600_000
 
+# The restore's consumer settings (assign() from offset 0 to each partition's end, big fetches).
+RESTORE_READER: dict[str, object] = {
+    "enable.partition.eof": True,
+    "fetch.wait.max.ms": 10,
+    **BACKLOG_FETCH,
+}
+
 PartitionStates = dict[int, dict[str, VideoState]]
 
 
@@ -98,7 +105,7 @@ class KafkaChangelogStore:
         reader = make_consumer(
             self.bootstrap,
             f"{self.state_topic}-restore",  # assign() only: this group never commits
-            **{"enable.partition.eof": True, "fetch.wait.max.ms": 10, **BACKLOG_FETCH},
+            **RESTORE_READER,
         )
         try:
             reader.assign(
